@@ -1,0 +1,3 @@
+"""nstd: a neural-style-transfer daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,109 @@
+"""The parameters of one style transfer: the single home of every default.
+
+The CLI's flags (`nstd stylize`) and the YAML keys (`defaults:`, per-rule `params:`) are derived
+from these two dataclasses, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+from .errors import ParameterError
+
+STYLE_LAYERS_GATYS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def _opt(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass(frozen=True)
+class TransferParams:
+    """What to compute for one content image. Immutable; derive variants with `replace`."""
+
+    size: int = _opt(512, "longest side of the output in pixels (aspect ratio kept)")
+    iterations: int = _opt(200, "optimiser iterations at each scale (one VGG forward+backward each)")
+    optimizer: Literal["lbfgs", "adam"] = _opt("lbfgs", "optimiser")
+    learning_rate: Optional[float] = _opt(
+        None, "step size in ImageNet-normalised pixel units (default: 1 for lbfgs, 0.05 for adam)")
+    content_weight: float = _opt(1.0, "weight of the content loss")
+    style_weight: float = _opt(50.0, "weight of the style loss")
+    tv_weight: float = _opt(10.0, "weight of the total-variation (smoothness) loss")
+    content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG layers for the content loss")
+    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS_GATYS, "VGG layers for the style loss")
+    style_layer_weights: Optional[tuple[float, ...]] = _opt(
+        None, "one weight per style layer (default: equal weights summing to 1)")
+    style_scale: float = _opt(1.0, "style image size relative to the output size")
+    init: Literal["content", "noise", "image"] = _opt(
+        "content", "starting image: the content, noise, or a given image")
+    preserve_colors: Literal["none", "luminance", "match"] = _opt(
+        "none", "keep the content's colours: luminance-only transfer, or recolour the style first")
+    pooling: Literal["max", "avg"] = _opt("max", "VGG pooling")
+    scales: int = _opt(0, "coarse-to-fine levels, each twice the size of the last (0: automatic, "
+                          "one level per doubling above 512 px)")
+    exact_size: bool = _opt(False, "resize content and style to size x size, ignoring aspect ratio")
+    seed: Optional[int] = _opt(0, "random seed; the same seed gives the same CPU result")
+    log_every: int = _opt(10, "record the losses every N iterations")
+
+    def __post_init__(self):
+        checks = [
+            (self.size >= 16, "size", "must be at least 16"),
+            (self.iterations >= 1, "iterations", "must be at least 1"),
+            (self.scales >= 0, "scales", "must be 0 (automatic) or more"),
+            (self.style_scale > 0, "style_scale", "must be positive"),
+            (self.log_every >= 1, "log_every", "must be at least 1"),
+            (len(self.content_layers) > 0, "content_layers", "needs at least one layer"),
+            (len(self.style_layers) > 0, "style_layers", "needs at least one layer"),
+            (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "must be positive"),
+            (min(self.content_weight, self.style_weight, self.tv_weight) >= 0,
+             "weights", "content, style and tv weights must not be negative"),
+            (self.style_layer_weights is None
+             or len(self.style_layer_weights) == len(self.style_layers),
+             "style_layer_weights", "needs one weight per style layer"),
+        ]
+        for ok, name, cause in checks:
+            if not ok:
+                raise ParameterError(name, cause)
+
+    def replace(self, **changes) -> "TransferParams":
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How to run: which network and where. Fixed for the life of an `Engine`."""
+
+    weights: str = _opt("caffe", "VGG-19 weights: 'caffe' (embedded original VGG-19), "
+                                 "'torchvision' (ImageNet, downloads once), or a .pth path")
+    device: str = _opt("auto", "'auto' (cuda, then mps, then cpu), or a torch device such as cuda:1")
+    mixed_precision: bool = _opt(True, "on CUDA, run VGG in bfloat16 with Gram matrices in float32")
+
+
+PRESETS: dict[str, TransferParams] = {
+    # The recipe of the seed notebook this project grew from: both images squashed to 400x400,
+    # Adam on ImageNet-normalised pixels. Its style weight is taken as written; nstd's Gram
+    # matrices are size-normalised, so the balance it strikes is the same order, not identical.
+    "seed": TransferParams(
+        size=400, exact_size=True, optimizer="adam", learning_rate=0.003, iterations=3000,
+        content_layers=("conv4_2",),
+        style_layers=("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"),
+        style_layer_weights=(1.0, 0.75, 0.2, 0.2, 0.2),
+        content_weight=1.0, style_weight=1e6, tv_weight=0.0, scales=1,
+    ),
+}
+
+
+def params_from(preset: Optional[str] = None, **overrides) -> TransferParams:
+    """Defaults, or a named preset, with the given fields changed."""
+    if preset is None:
+        base = TransferParams()
+    elif preset in PRESETS:
+        base = PRESETS[preset]
+    else:
+        raise ParameterError("preset", f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    return base.replace(**overrides) if overrides else base

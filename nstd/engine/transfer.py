@@ -1,0 +1,330 @@
+"""Gatys et al. style transfer: PIL images in, a PIL image and a loss trace out.
+
+An `Engine` loads VGG-19 once and serves many runs (the daemon's worker keeps one warm); it caches
+the style Gram targets of recent style images, so a style used for many photos is analysed once
+per size. The engine never touches the disk apart from reading its weights, and reports progress
+through a callback.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import resource
+import sys
+from collections import OrderedDict
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Callable, Optional, Sequence
+
+import PIL
+import torch
+import torchvision
+import torchvision.transforms.functional as TF
+from PIL import Image
+
+from .color import keep_content_chroma, match_colors
+from .errors import DeviceError, ParameterError
+from .losses import Target, content_loss, gram, style_layer_losses, total_variation
+from .params import EngineOptions, TransferParams
+from .vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg19
+
+# Above this longest side, an automatic coarse-to-fine run adds a level per doubling: the first
+# level settles the layout cheaply and later ones only refine texture.
+MULTISCALE_BASE = 512
+STYLE_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class StyleImage:
+    image: Image.Image
+    weight: float = 1.0
+    # A stable identity (e.g. path and mtime) lets the engine reuse this style's Gram targets
+    # across runs; None disables caching for it.
+    key: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    level: int
+    levels: int
+    iteration: int
+    iterations: int
+    done: int
+    total: int
+    elapsed: float
+    losses: Optional[dict] = None  # present on the iterations the trace records
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total
+
+    @property
+    def iterations_per_second(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclass
+class TransferResult:
+    image: Image.Image
+    trace: list[dict]
+    final: dict
+    info: dict = field(default_factory=dict)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise DeviceError(name, f"not a torch device name ({e})") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(name, "CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(name, f"only {torch.cuda.device_count()} CUDA device(s) present")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(name, "MPS is not available on this machine")
+    return device
+
+
+def output_dims(width: int, height: int, params: TransferParams) -> tuple[int, int]:
+    if params.exact_size:
+        return params.size, params.size
+    scale = params.size / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def level_dims(final: tuple[int, int], params: TransferParams) -> list[tuple[int, int]]:
+    levels = params.scales or 1 + max(0, math.ceil(math.log2(max(final) / MULTISCALE_BASE)))
+    dims = []
+    for k in reversed(range(levels)):
+        f = 2 ** k
+        dims.append((max(16, round(final[0] / f)), max(16, round(final[1] / f))))
+    return dims
+
+
+class Engine:
+    def __init__(self, options: EngineOptions = EngineOptions()):
+        start = perf_counter()
+        self.options = options
+        self.device = select_device(options.device)
+        self.net = load_vgg19(options.weights).to(self.device)
+        self.autocast = self.device.type == "cuda" and options.mixed_precision
+        if self.device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self._style_cache: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+        self.load_seconds = perf_counter() - start
+
+    # -- pixel space conversions: the optimiser works on ImageNet-normalised RGB ------------
+    def to_tensor(self, image: Image.Image, dims: tuple[int, int]) -> torch.Tensor:
+        image = image.convert("RGB")
+        if image.size != dims:
+            image = image.resize(dims, Image.Resampling.LANCZOS)
+        rgb01 = TF.pil_to_tensor(image).float().div(255).unsqueeze(0).to(self.device)
+        return self.normalise(rgb01)
+
+    def normalise(self, rgb01: torch.Tensor) -> torch.Tensor:
+        return (rgb01 - self.mean) / self.std
+
+    def rgb01(self, normalised: torch.Tensor) -> torch.Tensor:
+        return normalised * self.std + self.mean
+
+    def to_image(self, normalised: torch.Tensor) -> Image.Image:
+        rgb = self.rgb01(normalised.detach()).clamp(0, 1).mul(255).round().byte().squeeze(0).cpu()
+        return TF.to_pil_image(rgb)
+
+    def features(self, x: torch.Tensor, layers, pooling: str) -> dict[str, torch.Tensor]:
+        if self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else nullcontext()
+        with ctx:
+            return self.net(x, layers, pooling)
+
+    # -- targets --------------------------------------------------------------------------
+    def style_targets(self, styles: Sequence[StyleImage], dims: tuple[int, int],
+                      params: TransferParams, content: torch.Tensor) -> dict[str, Target]:
+        """Gram targets of the styles at this level, blended by weight (jcjohnson's approach)."""
+        total_weight = sum(s.weight for s in styles)
+        blended: dict[str, torch.Tensor] = {}
+        for style in styles:
+            grams = self._style_grams(style, dims, params, content)
+            for layer, g in grams.items():
+                contribution = g * (style.weight / total_weight)
+                blended[layer] = blended[layer] + contribution if layer in blended else contribution
+        return {layer: Target(g) for layer, g in blended.items()}
+
+    def _style_grams(self, style: StyleImage, dims, params: TransferParams, content) -> dict:
+        w, h = style.image.size
+        if params.exact_size:
+            side = max(16, round(max(dims) * params.style_scale))
+            sdims = (side, side)
+        else:
+            scale = params.style_scale * max(dims) / max(w, h)
+            sdims = (max(16, round(w * scale)), max(16, round(h * scale)))
+        recolour = params.preserve_colors == "match"
+        key = (style.key, sdims, params.pooling, params.style_layers)
+        if style.key is not None and not recolour and key in self._style_cache:
+            self._style_cache.move_to_end(key)
+            return self._style_cache[key]
+        x = self.to_tensor(style.image, sdims)
+        if recolour:
+            x = self.normalise(match_colors(self.rgb01(x), self.rgb01(content)))
+        with torch.no_grad():
+            feats = self.features(x, params.style_layers, params.pooling)
+            grams = {k: gram(v).detach() for k, v in feats.items()}
+        if style.key is not None and not recolour:
+            self._style_cache[key] = grams
+            while len(self._style_cache) > STYLE_CACHE_SIZE:
+                self._style_cache.popitem(last=False)
+        return grams
+
+    # -- the optimisation -----------------------------------------------------------------
+    def run(self, content: Image.Image, styles: Sequence[StyleImage], params: TransferParams,
+            init_image: Optional[Image.Image] = None,
+            progress: Optional[ProgressCallback] = None) -> TransferResult:
+        if not styles:
+            raise ParameterError("styles", "at least one style image is needed")
+        if any(s.weight <= 0 for s in styles):
+            raise ParameterError("styles", "style weights must be positive")
+        if params.init == "image" and init_image is None:
+            raise ParameterError("init", "init 'image' needs an init image")
+        start = perf_counter()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        generator = torch.Generator().manual_seed(params.seed if params.seed is not None
+                                                  else torch.seed())
+        layer_weights = params.style_layer_weights or (1.0 / len(params.style_layers),) * len(params.style_layers)
+        weights_by_layer = dict(zip(params.style_layers, layer_weights))
+        final_dims = output_dims(*content.size, params)
+        levels = level_dims(final_dims, params)
+        total = params.iterations * len(levels)
+        trace: list[dict] = []
+        target_seconds = 0.0
+        x: Optional[torch.Tensor] = None
+        last: dict = {}
+
+        for level, dims in enumerate(levels):
+            t0 = perf_counter()
+            c = self.to_tensor(content, dims)
+            with torch.no_grad():
+                content_targets = {k: Target(v) for k, v in
+                                   self.features(c, params.content_layers, params.pooling).items()}
+            style_targets = self.style_targets(styles, dims, params, c)
+            target_seconds += perf_counter() - t0
+            x = self._initial(level, x, c, dims, params, init_image, generator)
+            layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
+
+            def objective():
+                feats = self.features(x, layers, params.pooling)
+                per_layer = style_layer_losses(feats, style_targets, weights_by_layer)
+                terms = {
+                    "content": params.content_weight * content_loss(feats, content_targets),
+                    "style": params.style_weight * sum(per_layer.values()),
+                    "tv": params.tv_weight * total_variation(self.rgb01(x)),
+                }
+                return sum(terms.values()), terms, per_layer
+
+            optimiser = self._optimiser(x, params)
+            for it in range(params.iterations):
+                record: dict = {}
+
+                def closure():
+                    optimiser.zero_grad(set_to_none=True)
+                    loss, terms, per_layer = objective()
+                    loss.backward()
+                    record.update(terms=terms, per_layer=per_layer, total=loss)
+                    return loss
+
+                optimiser.step(closure)
+                if params.optimizer == "adam":
+                    with torch.no_grad():  # keep pixels displayable; L-BFGS is clamped at the end
+                        x.copy_(self.normalise(self.rgb01(x).clamp(0, 1)))
+                done = level * params.iterations + it + 1
+                logged = (it + 1) % params.log_every == 0 or it == 0 or it + 1 == params.iterations
+                losses = None
+                if logged:
+                    losses = {
+                        "level": level, "step": done, "iteration": it + 1,
+                        "content": record["terms"]["content"].item(),
+                        "style": record["terms"]["style"].item(),
+                        "style_layers": {k: params.style_weight * v.item()
+                                         for k, v in record["per_layer"].items()},
+                        "tv": record["terms"]["tv"].item(),
+                        "total": record["total"].item(),
+                        "elapsed": round(perf_counter() - start, 4),
+                    }
+                    trace.append(losses)
+                    last = losses
+                    if not math.isfinite(losses["total"]):
+                        raise ParameterError("loss", f"diverged to {losses['total']} at step {done}; "
+                                                     "lower the learning rate or the style weight")
+                if progress:
+                    progress(Progress(level, len(levels), it + 1, params.iterations, done, total,
+                                      perf_counter() - start, losses))
+
+        image = self.to_image(x)
+        if params.preserve_colors == "luminance":
+            image = keep_content_chroma(image, content)
+        elapsed = perf_counter() - start
+        info = {
+            "params": params.as_dict(),
+            "weights": self.net.source,
+            "device": str(self.device),
+            "device_name": (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
+                            else platform.processor() or platform.machine()),
+            "mixed_precision": self.autocast,
+            "output_size": list(final_dims),
+            "levels": [list(d) for d in levels],
+            "styles": [{"key": s.key, "weight": s.weight, "size": list(s.image.size)} for s in styles],
+            "losses_are": "weighted contributions to the total",
+            "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                         "torchvision": torchvision.__version__, "pillow": PIL.__version__},
+            "timings": {"load_seconds": round(self.load_seconds, 4),
+                        "targets_seconds": round(target_seconds, 4),
+                        "total_seconds": round(elapsed, 4),
+                        "seconds_per_iteration": round((elapsed - target_seconds) / total, 5)},
+            "peak_memory_bytes": self._peak_memory(),
+        }
+        final = {k: last[k] for k in ("content", "style", "style_layers", "tv", "total")}
+        return TransferResult(image=image, trace=trace, final=final, info=info)
+
+    def _initial(self, level, previous, content, dims, params, init_image, generator):
+        if level > 0:
+            # Coarse-to-fine: the last level's result, upsampled, is the next level's start.
+            x = torch.nn.functional.interpolate(previous.detach(), size=(dims[1], dims[0]),
+                                                mode="bicubic", align_corners=False)
+        elif params.init == "noise":
+            noise = torch.rand(content.shape, generator=generator).to(self.device)
+            x = self.normalise(noise)
+        elif params.init == "image":
+            x = self.to_tensor(init_image, dims)
+        else:
+            x = content.clone()
+        return x.detach().contiguous().requires_grad_(True)
+
+    @staticmethod
+    def _optimiser(x: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
+        if params.optimizer == "adam":
+            return torch.optim.Adam([x], lr=params.learning_rate or 0.05)
+        # One L-BFGS iteration per step keeps "iteration" equal to one forward+backward, as in
+        # the benchmark's floor; the curvature history persists across steps.
+        return torch.optim.LBFGS([x], lr=params.learning_rate or 1.0, max_iter=1, history_size=100)
+
+    def _peak_memory(self) -> dict:
+        if self.device.type == "cuda":
+            return {"bytes": torch.cuda.max_memory_allocated(self.device), "what": "cuda allocated"}
+        # ru_maxrss is KiB on Linux: the process's peak, not this run's alone.
+        return {"bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                "what": "process peak RSS"}
