@@ -1,3 +1,4 @@
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # spawn re-imports this module in the worker: it must not run main
+    raise SystemExit(main())

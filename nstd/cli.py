@@ -25,6 +25,61 @@ def _stylize(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from .config import load_config
+
+    config = load_config(args.config)
+    jobs = sum(len(r.jobs) for r in config.rules)
+    print(f"{config.path}: OK ({len(config.styles)} styles, {len(config.rules)} rules, {jobs} rule-style "
+          f"pairs)\n  inbox {config.inbox}\n  outbox {config.outbox}\n  archive {config.archive}\n"
+          f"  failed {config.failed}\n  state {config.state}")
+    return 0
+
+
+def _run(args) -> int:
+    from .daemon import Daemon
+
+    return Daemon(args.config, until_idle=args.until_idle, log_json=args.log_json).run()
+
+
+def _status(args) -> int:
+    from .config import load_config
+    from .status import report
+
+    print(report(load_config(args.config)))
+    return 0
+
+
+def _retry(args) -> int:
+    from .config import load_config
+    from .store import Store
+
+    store = Store(load_config(args.config).state, readonly=True)
+    try:
+        n = store.retry(args.job or None)
+    finally:
+        store.close()
+    print(f"{n} failed job(s) queued again; a running daemon picks them up")
+    return 0
+
+
+def _demo(args) -> int:
+    from .daemon import Daemon
+    from .demo import make_workspace
+
+    root = args.workspace.resolve()
+    config = make_workspace(root, args.content or [], args.style, args.size, args.iterations)
+    print(f"demo workspace {root}: {len(list((root / 'inbox').rglob('*.*')))} pictures in the inbox; "
+          f"painting them ({args.size} px, {args.iterations} iterations each)...", flush=True)
+    Daemon(config, until_idle=True, log_json=args.log_json).run()
+    outputs = sorted(p for p in (root / "outbox").rglob("*") if p.suffix in (".png", ".jpg"))
+    print(f"\ndone: {len(outputs)} results in {root / 'outbox'}")
+    for p in outputs:
+        print(f"  {p}  (loss log {p.with_suffix('.json').name})")
+    print(f"inputs archived in {root / 'archive'}\nrun it as a daemon: nstd run --config {config}")
+    return 0 if outputs else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nstd", description="Neural style transfer daemon.")
     parser.add_argument("--version", action="version", version=f"nstd {__version__}")
@@ -40,6 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-image", type=Path, help="start from this image (sets --init image)")
     add_param_flags(p)
     p.set_defaults(func=_stylize)
+
+    def with_config(name: str, help: str, func):
+        q = sub.add_parser(name, help=help)
+        q.add_argument("--config", "-c", type=Path, required=True, help="the YAML config file")
+        q.set_defaults(func=func)
+        return q
+
+    q = with_config("run", "watch the inbox and process files until stopped", _run)
+    q.add_argument("--until-idle", action="store_true",
+                   help="exit once the inbox is settled and the queue is empty")
+    with_config("check", "validate a config file and report every problem", _check)
+    with_config("status", "jobs per state, the running job, recent failures", _status)
+    q = with_config("retry", "queue failed jobs again", _retry)
+    q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")
+
+    q = sub.add_parser("demo", help="paint sample pictures in a fresh workspace and show where they went")
+    q.add_argument("--workspace", type=Path, default=Path("nstd-demo"), help="a new folder (default: nstd-demo)")
+    q.add_argument("--content", type=Path, nargs="*", help="your own photos instead of the generated ones")
+    q.add_argument("--style", type=Path, help="your own style image instead of the generated one")
+    q.add_argument("--size", type=int, default=192, help="longest side of the results (default: 192)")
+    q.add_argument("--iterations", type=int, default=100, help="iterations per picture (default: 100)")
+    q.set_defaults(func=_demo)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""What lands in the outbox: names, atomic writes, and the JSON loss log.
+"""Everything the daemon writes: outputs and loss logs, archived and quarantined inputs.
 
 A reader of the outbox never sees a half-written file: each file is written to a hidden temp name
 in the same folder, fsynced, renamed into place, and the folder fsynced. The loss log is placed
@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
+import shutil
+import time
+from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
@@ -72,3 +74,63 @@ def remove_stale_temps(folder: Path) -> list[Path]:
                 p.unlink(missing_ok=True)
                 removed.append(p)
     return removed
+
+
+def output_path(outbox: Path, rule: str, relpath: str, style: str, ext: str, job_id: int) -> Path:
+    """outbox/<rule>/<input stem>__<style>.<ext>; another job's result there keeps its name."""
+    stem = safe_component(PurePosixPath(relpath).stem)
+    folder = outbox / safe_component(rule)
+    path = folder / f"{stem}__{safe_component(style)}.{ext}"
+    owner = _owner_job(log_path_for(path))
+    if path.exists() and owner not in (None, job_id):
+        path = folder / f"{stem}__{safe_component(style)}__job{job_id}.{ext}"
+    return path
+
+
+def _owner_job(log: Path) -> int | None:
+    try:
+        return json.loads(log.read_text()).get("job_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def result_exists(image: Path, job_id: int) -> bool:
+    """True if this job's image and log are both in place (a crash came after writing them)."""
+    return image.is_file() and _owner_job(log_path_for(image)) == job_id
+
+
+def confined(root: Path, relpath: str) -> Path:
+    """root/relpath, refusing any relpath that would leave root."""
+    target = (root / relpath).resolve()
+    if not target.is_relative_to(root.resolve()):
+        raise ValueError(f"{relpath!r} leaves {root}")
+    return target
+
+
+def unique_path(path: Path) -> Path:
+    if not path.exists() and not path.is_symlink():
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 10_000):
+        candidate = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise FileExistsError(path)
+
+
+def move_input(src: Path, root: Path, relpath: str) -> Path:
+    """Move an inbox file (or a symlink itself, never its target) to root/relpath, renamed on clash."""
+    dest = unique_path(confined(root, relpath))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_symlink():
+        os.rename(src, dest)  # moves the link; shutil.move could copy the target across devices
+    else:
+        shutil.move(str(src), str(dest))
+    fsync_dir(dest.parent)
+    return dest
+
+
+def write_error_json(quarantined: Path, report: dict) -> Path:
+    path = quarantined.with_name(quarantined.name + ".error.json")
+    atomic_write_bytes(path, json.dumps(report, indent=1, default=str).encode())
+    return path

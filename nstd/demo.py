@@ -1,0 +1,96 @@
+"""`nstd demo`: a fresh workspace, sample pictures, the real daemon until the queue is empty."""
+
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from pathlib import Path
+from typing import Optional
+
+from PIL import Image, ImageDraw, ImageFilter
+
+DEMO_CONFIG = """\
+# Written by `nstd demo`. Relative paths are resolved against this file's folder.
+inbox: ./inbox
+outbox: ./outbox
+archive: ./archive
+failed: ./failed
+state: ./state/nstd.sqlite
+styles:
+  strokes: ./styles/{style_name}
+rules:
+  - match: "**/*"
+    style: strokes
+defaults:
+  size: {size}
+  iterations: {iterations}
+watch:
+  settle_seconds: 0.5
+"""
+
+
+def paint_scene(seed: int, size=(256, 192)) -> Image.Image:
+    """A simple landscape: sky, sun, hills and houses; enough structure to recognise afterwards."""
+    rng = random.Random(seed)
+    w, h = size
+    img = Image.new("RGB", size)
+    draw = ImageDraw.Draw(img)
+    top, bottom = (rng.randint(60, 120), rng.randint(120, 180), 230), (230, 220, rng.randint(150, 220))
+    for y in range(h):
+        t = y / h
+        draw.line([(0, y), (w, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
+    sx, sy = rng.randint(30, w - 30), rng.randint(20, h // 3)
+    draw.ellipse([sx - 18, sy - 18, sx + 18, sy + 18], fill=(255, 210, 80))
+    for k in range(3):
+        base = h * (0.55 + 0.12 * k)
+        color = (40 + 30 * k, 120 - 20 * k, 50)
+        pts = [(x, base - 25 * math.sin(x / w * math.pi * (1 + k) + seed)) for x in range(0, w + 8, 8)]
+        draw.polygon(pts + [(w, h), (0, h)], fill=color)
+    for _ in range(rng.randint(2, 4)):
+        x, y = rng.randint(10, w - 60), rng.randint(int(h * 0.55), h - 50)
+        draw.rectangle([x, y, x + 40, y + 35], fill=(rng.randint(150, 250), rng.randint(60, 200), 60))
+        draw.polygon([(x - 5, y), (x + 20, y - 20), (x + 45, y)], fill=(150, 40, 30))
+        draw.rectangle([x + 15, y + 15, x + 25, y + 35], fill=(70, 40, 20))
+    return img
+
+
+def paint_strokes(seed: int = 7, size=(256, 256)) -> Image.Image:
+    """A bold, swirling brush-stroke texture: a style the result plainly takes on."""
+    rng = random.Random(seed)
+    img = Image.new("RGB", size, (20, 30, 80))
+    draw = ImageDraw.Draw(img)
+    palette = [(240, 200, 40), (30, 90, 200), (250, 250, 220), (20, 140, 160), (200, 60, 30)]
+    for _ in range(400):
+        cx, cy = rng.uniform(0, size[0]), rng.uniform(0, size[1])
+        r, a0 = rng.uniform(8, 40), rng.uniform(0, 2 * math.pi)
+        pts = [(cx + r * math.cos(a0 + t / 8), cy + r * math.sin(a0 + t / 8)) for t in range(12)]
+        draw.line(pts, fill=rng.choice(palette), width=rng.randint(2, 6))
+    return img.filter(ImageFilter.SMOOTH)
+
+
+def make_workspace(root: Path, contents: list[Path], style: Optional[Path], size: int,
+                   iterations: int) -> Path:
+    """Create the folders, the config and the sample pictures; returns the config path."""
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} exists and is not empty; pass a new --workspace")
+    (root / "styles").mkdir(parents=True)
+    inbox = root / "inbox"
+    (inbox / "friends").mkdir(parents=True)
+    if style:
+        style_name = style.name
+        shutil.copy(style, root / "styles" / style_name)
+    else:
+        style_name = "strokes.png"
+        paint_strokes().save(root / "styles" / style_name)
+    config = root / "config.yaml"
+    config.write_text(DEMO_CONFIG.format(style_name=style_name, size=size, iterations=iterations))
+    # Written to a temp name and renamed, as a careful uploader would; one goes in a subfolder.
+    samples = [(p.name, Image.open(p)) for p in contents] or \
+              [(f"scene{i}.jpg", paint_scene(i)) for i in range(3)]
+    for i, (name, img) in enumerate(samples):
+        folder = inbox / "friends" if i == len(samples) - 1 else inbox
+        tmp = folder / f".{name}.part"
+        img.convert("RGB").save(tmp, format="JPEG" if name.lower().endswith((".jpg", ".jpeg")) else "PNG")
+        tmp.rename(folder / name)
+    return config

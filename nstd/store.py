@@ -1,0 +1,301 @@
+"""The persistent queue: one SQLite file (WAL) holding every input and every job.
+
+An input is a file that arrived in the inbox (its path relative to the inbox and its SHA-256);
+a job is one style applied to one input. A job's key hashes the content, the style images and the
+parameters, so the same photo dropped twice with the same rule is painted once.
+
+Only the daemon writes jobs' states, from its main thread; `nstd status` reads and `nstd retry`
+writes from other processes, which WAL and a busy timeout make safe. A claim counts only if its
+UPDATE changed exactly one row.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+from .errors import StateError
+from .jobs import JobState
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS inputs (
+    id INTEGER PRIMARY KEY,
+    relpath TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    UNIQUE (relpath, sha256)
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    input_id INTEGER NOT NULL REFERENCES inputs(id),
+    job_key TEXT NOT NULL UNIQUE,
+    rule TEXT NOT NULL,
+    style TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    outputs TEXT,
+    progress TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    started REAL,
+    finished REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS jobs_input ON jobs (input_id);
+CREATE INDEX IF NOT EXISTS inputs_state ON inputs (state);
+"""
+
+# Input states: 'pending' while any of its jobs is open, then where the file went.
+INPUT_OPEN = "pending"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    input_id: int
+    key: str
+    rule: str
+    style: str
+    spec: dict
+    state: JobState
+    attempts: int
+    error: Optional[str]
+    outputs: Optional[dict]
+    progress: Optional[dict]
+    input_path: str
+    input_relpath: str
+    input_sha256: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Job":
+        return cls(row["id"], row["input_id"], row["job_key"], row["rule"], row["style"],
+                   json.loads(row["spec"]), JobState(row["state"]), row["attempts"], row["error"],
+                   json.loads(row["outputs"]) if row["outputs"] else None,
+                   json.loads(row["progress"]) if row["progress"] else None,
+                   row["path"], row["relpath"], row["sha256"])
+
+
+@dataclass(frozen=True)
+class Input:
+    id: int
+    relpath: str
+    path: str
+    sha256: str
+    state: str
+    error: Optional[str]
+
+
+_JOB_SELECT = ("SELECT jobs.*, inputs.path, inputs.relpath, inputs.sha256 FROM jobs "
+               "JOIN inputs ON inputs.id = jobs.input_id")
+
+
+class Store:
+    def __init__(self, path: Path, readonly: bool = False):
+        self.path = Path(path)
+        if readonly and not self.path.exists():
+            raise StateError(str(self.path), "no state file yet: has the daemon run with this config?")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")  # a finished job must survive a power cut
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self.db.executescript(SCHEMA)
+            self.db.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise StateError(str(self.path), f"state file unusable ({e})") from None
+        self._lock_fd: Optional[int] = None
+
+    def close(self) -> None:
+        self.db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def lock(self) -> None:
+        """Take the daemon's exclusive lock, or refuse: two daemons on one queue would double-process."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(str(self.path), "another nstd daemon is running on this state file") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock_fd = fd
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+    # -- arrivals -------------------------------------------------------------------------
+    def known_input(self, relpath: str, sha256: str) -> Optional[Input]:
+        row = self.db.execute("SELECT * FROM inputs WHERE relpath=? AND sha256=?",
+                              (relpath, sha256)).fetchone()
+        return _input(row) if row else None
+
+    def open_input_paths(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT path FROM inputs WHERE state=?", (INPUT_OPEN,))}
+
+    def add_input(self, relpath: str, path: str, sha256: str, size: int,
+                  jobs: list[tuple[str, str, str, dict]]) -> tuple[int, list[int], list[str]]:
+        """Record an arrival and its jobs (key, rule, style, spec) in one transaction.
+
+        Returns the input id, the ids of new jobs, and the keys skipped as already known.
+        An input seen before (same path and content, e.g. dropped again) is reopened.
+        """
+        now = time.time()
+        with self._tx():
+            row = self.db.execute("SELECT id FROM inputs WHERE relpath=? AND sha256=?",
+                                  (relpath, sha256)).fetchone()
+            if row:
+                input_id = row["id"]
+                self.db.execute("UPDATE inputs SET state=?, path=?, error=NULL, updated=? WHERE id=?",
+                                (INPUT_OPEN, path, now, input_id))
+            else:
+                input_id = self.db.execute(
+                    "INSERT INTO inputs (relpath, path, sha256, size, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (relpath, path, sha256, size, now, now)).lastrowid
+            new, skipped = [], []
+            for key, rule, style, spec in jobs:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO jobs (input_id, job_key, rule, style, spec, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (input_id, key, rule, style, json.dumps(spec, sort_keys=True), now, now))
+                if cur.rowcount == 1:
+                    new.append(cur.lastrowid)
+                else:
+                    skipped.append(key)
+        return input_id, new, skipped
+
+    # -- the job life cycle ---------------------------------------------------------------
+    def requeue_orphans(self, max_attempts: int) -> tuple[int, int]:
+        """Jobs left running by a crash go back to the queue, or fail if they used their attempts."""
+        now = time.time()
+        with self._tx():
+            failed = self.db.execute(
+                "UPDATE jobs SET state='failed', finished=?, updated=?, error=COALESCE(error, '') || "
+                "'interrupted on each of its attempts (the worker or daemon died while running it)' "
+                "WHERE state='running' AND attempts>=?", (now, now, max_attempts)).rowcount
+            requeued = self.db.execute("UPDATE jobs SET state='queued', updated=?, progress=NULL "
+                                       "WHERE state='running'", (now,)).rowcount
+        return requeued, failed
+
+    def claim_next(self) -> Optional[Job]:
+        now = time.time()
+        with self._tx():
+            row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY id LIMIT 1").fetchone()
+            if row is None:
+                return None
+            cur = self.db.execute("UPDATE jobs SET state='running', attempts=attempts+1, started=?, "
+                                  "updated=?, progress=NULL WHERE id=? AND state='queued'",
+                                  (now, now, row["id"]))
+            if cur.rowcount != 1:
+                return None
+        return self.job(row["id"])
+
+    def job(self, job_id: int) -> Job:
+        return Job.from_row(self.db.execute(_JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone())
+
+    def set_progress(self, job_id: int, progress: dict) -> None:
+        self.db.execute("UPDATE jobs SET progress=?, updated=? WHERE id=? AND state='running'",
+                        (json.dumps(progress), time.time(), job_id))
+
+    def finish(self, job_id: int, outputs: dict) -> None:
+        now = time.time()
+        self.db.execute("UPDATE jobs SET state='done', outputs=?, error=NULL, finished=?, updated=? "
+                        "WHERE id=?", (json.dumps(outputs), now, now, job_id))
+
+    def fail(self, job_id: int, error: str, permanent: bool, max_attempts: int) -> JobState:
+        """Record a failed attempt; the job is queued again unless it is out of attempts."""
+        now = time.time()
+        job = self.job(job_id)
+        state = JobState.FAILED if permanent or job.attempts >= max_attempts else JobState.QUEUED
+        self.db.execute("UPDATE jobs SET state=?, error=?, finished=?, updated=?, progress=NULL "
+                        "WHERE id=?", (state.value, error,
+                                       now if state is JobState.FAILED else None, now, job_id))
+        return state
+
+    def retry(self, job_ids: Optional[list[int]] = None) -> int:
+        """Failed jobs (all, or these) back to the queue with fresh attempts; reopens their inputs."""
+        where = "state='failed'" + (f" AND id IN ({','.join('?' * len(job_ids))})" if job_ids else "")
+        now = time.time()
+        with self._tx():
+            ids = [r[0] for r in self.db.execute(f"SELECT id FROM jobs WHERE {where}", job_ids or [])]
+            for jid in ids:
+                self.db.execute("UPDATE jobs SET state='queued', attempts=0, error=NULL, finished=NULL, "
+                                "updated=? WHERE id=?", (now, jid))
+                self.db.execute("UPDATE inputs SET state=?, updated=? WHERE id=(SELECT input_id FROM "
+                                "jobs WHERE id=?)", (INPUT_OPEN, now, jid))
+        return len(ids)
+
+    # -- inputs whose jobs are all over ---------------------------------------------------
+    def settled_inputs(self) -> Iterator[tuple[Input, list[Job]]]:
+        rows = self.db.execute(
+            "SELECT * FROM inputs WHERE state=? AND NOT EXISTS (SELECT 1 FROM jobs WHERE "
+            "jobs.input_id=inputs.id AND jobs.state IN ('queued','running'))", (INPUT_OPEN,)).fetchall()
+        for row in rows:
+            jobs = [Job.from_row(r) for r in
+                    self.db.execute(_JOB_SELECT + " WHERE input_id=? ORDER BY jobs.id", (row["id"],))]
+            yield _input(row), jobs
+
+    def close_input(self, input_id: int, state: str, path: str, error: Optional[str] = None) -> None:
+        self.db.execute("UPDATE inputs SET state=?, path=?, error=?, updated=? WHERE id=?",
+                        (state, path, error, time.time(), input_id))
+
+    def fail_input(self, relpath: str, path: str, sha256: str, size: int, error: str) -> None:
+        """An input refused before any job (unreadable, not an image, outside the inbox)."""
+        now = time.time()
+        self.db.execute(
+            "INSERT INTO inputs (relpath, path, sha256, size, state, error, created, updated) "
+            "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?) ON CONFLICT (relpath, sha256) DO UPDATE SET "
+            "state='failed', path=excluded.path, error=excluded.error, updated=excluded.updated",
+            (relpath, path, sha256, size, error, now, now))
+
+    # -- reporting ------------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in JobState}
+        counts.update({r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")})
+        return counts
+
+    def jobs_in(self, state: JobState, limit: int = 20, newest_first: bool = False) -> list[Job]:
+        order = "DESC" if newest_first else "ASC"
+        rows = self.db.execute(_JOB_SELECT + f" WHERE jobs.state=? ORDER BY jobs.updated {order} LIMIT ?",
+                               (state.value, limit))
+        return [Job.from_row(r) for r in rows]
+
+    def failed_inputs(self, limit: int = 20) -> list[Input]:
+        rows = self.db.execute("SELECT * FROM inputs WHERE state='failed' ORDER BY updated DESC LIMIT ?",
+                               (limit,))
+        return [_input(r) for r in rows]
+
+    def input_counts(self) -> dict[str, int]:
+        return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state")}
+
+
+def _input(row: sqlite3.Row) -> Input:
+    return Input(row["id"], row["relpath"], row["path"], row["sha256"], row["state"], row["error"])
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb):
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,186 @@
+"""The worker: a child process that owns the GPU (or CPU) and runs one job at a time.
+
+Initialise once (load VGG-19, keep it warm and keep style targets cached), loop over jobs sent
+by the daemon through a pipe, shut down on request or when the daemon disappears. Errors of one
+job are reported back and the loop goes on; only the unexpected ends the process, and the daemon
+restarts it. Messages to the daemon are tuples:
+
+    ("ready", info) | ("boot_error", message)
+    ("progress", job_id, progress) | ("done", job_id, outputs) | ("failed", job_id, error, permanent)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from . import logs
+
+BOOT_ERROR_EXIT = 3
+PR_SET_PDEATHSIG = 1
+
+
+class DaemonGone(Exception):
+    pass
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL us when the daemon dies, even by SIGKILL: no orphan holds the GPU."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the daemon died before prctl took effect
+        os._exit(1)
+
+
+def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: int,
+         log_json: bool | None) -> None:
+    _die_with_parent(parent_pid)
+    # The daemon decides when to stop; a Ctrl-C on the terminal reaches the whole process group.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    logs.configure(json=log_json)
+    log = logs.get("worker")
+    from .engine import Engine, EngineError, EngineOptions
+
+    try:
+        engine = Engine(EngineOptions(**engine_options))
+    except EngineError as e:
+        conn.send(("boot_error", str(e)))
+        sys.exit(BOOT_ERROR_EXIT)
+    conn.send(("ready", {"device": str(engine.device), "weights": engine.net.source,
+                         "load_seconds": round(engine.load_seconds, 3), "pid": os.getpid()}))
+    while True:
+        if not conn.poll(1.0):
+            if os.getppid() != parent_pid:
+                return
+            continue
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message[0] == "stop":
+            return
+        if message[0] == "job":
+            _run_job(engine, conn, message[1], max_pixels, parent_pid)
+
+
+def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: int) -> None:
+    import torch
+
+    from .engine import EngineError, StyleImage, TransferParams
+    from .errors import InputError
+    from .images import load_image
+    from .outbox import result_exists, write_result
+    from .stylize import loss_log
+
+    job_id = job["id"]
+    image_path = Path(job["output"])
+    if result_exists(image_path, job_id):
+        # A crash came between writing the result and recording it: done already, not again.
+        conn.send(("done", job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
+                                    "recovered": True}))
+        return
+    last_sent = [0.0]
+
+    def progress(p) -> None:
+        if os.getppid() != parent_pid:
+            raise DaemonGone()
+        now = time.monotonic()
+        if now - last_sent[0] >= 1.0 or p.done == p.total:
+            last_sent[0] = now
+            conn.send(("progress", job_id, {"done": p.done, "total": p.total,
+                                            "percent": round(100 * p.fraction, 1),
+                                            "it_per_s": round(p.iterations_per_second, 3),
+                                            "eta_s": round((p.total - p.done) / p.iterations_per_second, 1)
+                                            if p.iterations_per_second else None,
+                                            "loss": p.losses["total"] if p.losses else None}))
+
+    try:
+        content = load_image(job["input"], max_pixels)
+        styles = []
+        for ref in job["images"]:
+            st = os.stat(ref["path"]) if os.path.exists(ref["path"]) else None
+            key = f"{ref['path']}:{st.st_size}:{st.st_mtime_ns}" if st else None
+            styles.append(StyleImage(load_image(ref["path"], max_pixels), ref["weight"], key))
+        params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in job["params"].items()})
+        result = engine.run(content, styles, params, progress=progress)
+        log = loss_log(result, job_id=job_id, input=job["relpath"], input_sha256=job["sha256"],
+                       rule=job["rule"], style=job["style"], style_files=job["images"])
+        image, log_file = write_result(result.image, log, image_path)
+    except DaemonGone:
+        sys.exit(1)
+    except InputError as e:
+        conn.send(("failed", job_id, str(e), True))
+    except EngineError as e:
+        conn.send(("failed", job_id, str(e), True))
+    except torch.OutOfMemoryError as e:
+        conn.send(("failed", job_id, f"out of memory: {e}", False))
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception as e:  # one job's surprise must not end the worker: report, retry later
+        conn.send(("failed", job_id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}", False))
+    else:
+        conn.send(("done", job_id, {"image": str(image), "log": str(log_file),
+                                    "final_loss": result.final["total"],
+                                    "seconds": result.info["timings"]["total_seconds"],
+                                    "device": result.info["device"]}))
+
+
+class WorkerProcess:
+    """The daemon's handle on its worker: start, send, receive, stop."""
+
+    def __init__(self, engine_options: dict, max_pixels: int, log_json: bool | None):
+        ctx = mp.get_context("spawn")  # never fork a process that has watchdog threads
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=main, name="nstd-worker", daemon=True,
+                                   args=(child, engine_options, max_pixels, os.getpid(), log_json))
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.job_id: int | None = None
+        self.info: dict = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def send_job(self, job: dict) -> None:
+        self.job_id = job["id"]
+        self.conn.send(("job", job))
+
+    def messages(self, timeout: float = 0.0) -> list[tuple]:
+        out = []
+        try:
+            while self.conn.poll(timeout if not out else 0):
+                out.append(self.conn.recv())
+        except (EOFError, OSError):
+            pass
+        return out
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self.conn.send(("stop",))
+        except (OSError, BrokenPipeError):
+            pass
+        self.process.join(timeout)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
