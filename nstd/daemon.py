@@ -35,6 +35,7 @@ from .worker import BOOT_ERROR_EXIT, WorkerProcess
 TICK_SECONDS = 0.2
 MAX_RESTART_BACKOFF = 60.0
 WORKER_BOOT_SECONDS = 300.0
+PROGRESS_LOG_SECONDS = 15.0
 
 
 def job_key(sha256: str, spec: JobSpec) -> str:
@@ -78,6 +79,7 @@ class Daemon:
         self.next_rescan = 0.0
         self.last_ping = 0.0
         self.last_progress_write = 0.0
+        self.last_progress_log = time.monotonic()
         self.processed = 0
         self.restart_worker_when_idle = False
 
@@ -323,6 +325,9 @@ class Daemon:
             if now - self.last_progress_write >= 1.0:
                 self.last_progress_write = now
                 self.store.set_progress(message[1], message[2])
+            if now - self.last_progress_log >= PROGRESS_LOG_SECONDS:
+                self.last_progress_log = now
+                self.log.info("job progress", job_id=message[1], **message[2])
         elif kind == "done":
             job_id, outputs = message[1], message[2]
             self.store.finish(job_id, outputs)

@@ -49,7 +49,6 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     logs.configure(json=log_json)
-    log = logs.get("worker")
     from .engine import Engine, EngineError, EngineOptions
 
     try:

@@ -1,0 +1,152 @@
+"""Shared fixtures: tiny generated images, a shared engine, and a real daemon process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(predicate, timeout=60.0, interval=0.1, what="condition"):
+    """Poll until predicate() is truthy; fail the test with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def make_content(size=(48, 36), seed=0) -> Image.Image:
+    """A small scene with edges and flat regions: sky, a sun, a house."""
+    img = Image.new("RGB", size, (90 + seed * 20 % 100, 150, 220))
+    d = ImageDraw.Draw(img)
+    w, h = size
+    d.rectangle([0, h * 2 // 3, w, h], fill=(40, 140, 50))
+    d.ellipse([w - 16, 2, w - 4, 14], fill=(250, 220, 60))
+    d.rectangle([6, h // 3, 22, h * 2 // 3 + 4], fill=(200, 80 + seed * 30 % 100, 60))
+    d.polygon([(4, h // 3), (14, h // 6), (24, h // 3)], fill=(120, 30, 30))
+    return img
+
+
+def make_style(size=(48, 48)) -> Image.Image:
+    """Diagonal stripes of saturated colours: a texture with a very different Gram matrix."""
+    img = Image.new("RGB", size)
+    px = img.load()
+    colours = [(230, 40, 40), (250, 230, 30), (20, 40, 200)]
+    for y in range(size[1]):
+        for x in range(size[0]):
+            px[x, y] = colours[((x + y) // 4) % 3]
+    return img
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from nstd.engine import Engine
+    return Engine()
+
+
+@pytest.fixture
+def images(tmp_path):
+    content, style = tmp_path / "content.png", tmp_path / "style.png"
+    make_content().save(content)
+    make_style().save(style)
+    return content, style
+
+
+TINY = {"size": 32, "iterations": 3}
+
+
+def write_config(folder: Path, extra: str = "", defaults: dict = TINY, rules: str | None = None) -> Path:
+    (folder / "styles").mkdir(parents=True, exist_ok=True)
+    make_style().save(folder / "styles" / "stripes.png")
+    rules = rules or '  - match: "**/*"\n    style: stripes\n'
+    text = ("inbox: ./inbox\noutbox: ./outbox\nstyles:\n  stripes: ./styles/stripes.png\n"
+            f"rules:\n{rules}defaults:\n" + "".join(f"  {k}: {v}\n" for k, v in defaults.items())
+            + "watch:\n  settle_seconds: 0.3\n  poll_seconds: 0.2\n" + extra)
+    path = folder / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+class DaemonProcess:
+    """`nstd run` as a real child process, its log in a file; torn down with its worker."""
+
+    def __init__(self, config: Path, *args: str):
+        self.config = config
+        self.log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.log_file = open(self.log_path, "w")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "nstd", "--log-json", "run", "--config",
+                                      str(config), *args], stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=env, cwd=ROOT)
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.log_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def saw(self, event: str, **fields) -> list[dict]:
+        return [e for e in self.events() if e.get("event") == event
+                and all(e.get(k) == v for k, v in fields.items())]
+
+    def wait_ready(self, timeout=90):
+        wait_for(lambda: self.saw("scanned inbox") or self.proc.poll() is not None, timeout, what="daemon start")
+        assert self.proc.poll() is None, self.log_path.read_text()
+
+    def worker_pid(self) -> int:
+        return self.saw("worker ready")[-1]["pid"]
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        return self.proc.returncode
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.fixture
+def daemons():
+    """Start daemons with daemons(config); every one (and its worker) is gone after the test."""
+    started: list[DaemonProcess] = []
+
+    def start(config: Path, *args: str) -> DaemonProcess:
+        d = DaemonProcess(config, *args)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        workers = [e["pid"] for e in d.events() if e.get("event") == "worker ready"]
+        d.stop()
+        for pid in workers:
+            wait_for(lambda: not pid_alive(pid), 15, what=f"worker {pid} to exit")

@@ -1,0 +1,162 @@
+"""The engine on the real embedded VGG-19 and tiny images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import make_content, make_style
+from nstd.engine import ParameterError, StyleImage, TransferParams, params_from
+from nstd.engine.losses import gram
+
+FAST = dict(size=32, iterations=15, log_every=5)
+
+
+def gram_distance(engine, a: Image.Image, b: Image.Image, layers=("relu1_1", "relu2_1", "relu3_1")) -> float:
+    """Mean relative Gram distance between two images at the same size (how alike their styles are)."""
+    dims = (48, 48)
+    with torch.no_grad():
+        fa = engine.features(engine.to_tensor(a, dims), layers, "max")
+        fb = engine.features(engine.to_tensor(b, dims), layers, "max")
+    return float(np.mean([((gram(fa[k]) - gram(fb[k])) ** 2).mean().item() / (gram(fb[k]) ** 2).mean().item()
+                          for k in layers]))
+
+
+def test_loss_falls_and_result_takes_the_style(engine):
+    content, style = make_content(), make_style()
+    result = engine.run(content, [StyleImage(style)], TransferParams(size=40, iterations=40, log_every=5))
+    totals = [t["total"] for t in result.trace]
+    assert totals[-1] < 0.5 * totals[0]
+    assert result.image.size == (40, 30)
+    # The painted picture's Gram matrices are much closer to the style's than the photo's are.
+    assert gram_distance(engine, result.image, style) < 0.5 * gram_distance(engine, content, style)
+
+
+def test_trace_and_info_have_what_the_loss_log_needs(engine):
+    result = engine.run(make_content(), [StyleImage(make_style())], TransferParams(**FAST))
+    assert [t["step"] for t in result.trace] == [1, 5, 10, 15]
+    entry = result.trace[-1]
+    assert set(entry) >= {"step", "content", "style", "style_layers", "tv", "total", "elapsed"}
+    assert set(entry["style_layers"]) == set(TransferParams().style_layers)
+    assert entry["total"] == pytest.approx(entry["content"] + entry["style"] + entry["tv"], rel=1e-4)
+    info = result.info
+    assert info["weights"].startswith("caffe:") and info["device"] == "cpu"
+    assert info["peak_memory_bytes"]["bytes"] > 0
+    assert info["timings"]["seconds_per_iteration"] > 0
+    assert info["params"]["iterations"] == 15
+
+
+def test_same_seed_same_output_different_seed_differs(engine):
+    params = TransferParams(init="noise", seed=3, **FAST)
+    run = lambda p: np.asarray(engine.run(make_content(), [StyleImage(make_style())], p).image)
+    first, second = run(params), run(params)
+    assert np.array_equal(first, second)
+    assert not np.array_equal(first, run(params.replace(seed=4)))
+
+
+def test_style_blend_weights_change_the_result(engine):
+    content, a = make_content(), make_style()
+    b = Image.new("RGB", (48, 48), (30, 200, 90))
+    out = lambda wa, wb: np.asarray(engine.run(content, [StyleImage(a, wa), StyleImage(b, wb)],
+                                               TransferParams(**FAST)).image).astype(float)
+    mostly_a, mostly_b = out(0.9, 0.1), out(0.1, 0.9)
+    green = lambda img: img[..., 1].mean() - img[..., [0, 2]].mean()
+    assert green(mostly_b) > green(mostly_a)
+
+
+def test_luminance_preservation_keeps_the_content_colours(engine):
+    content, style = make_content(), make_style()
+    plain = engine.run(content, [StyleImage(style)], TransferParams(**FAST)).image
+    kept = engine.run(content, [StyleImage(style)], TransferParams(preserve_colors="luminance", **FAST)).image
+    chroma = lambda im: np.asarray(im.convert("YCbCr"), dtype=float)[..., 1:]
+    target = chroma(content.resize(kept.size, Image.Resampling.BICUBIC))
+    assert np.abs(chroma(kept) - target).mean() < 3.0  # YCbCr round trips cost a level or two
+    assert np.abs(chroma(plain) - target).mean() > np.abs(chroma(kept) - target).mean() + 3
+
+
+def test_colour_matching_runs_and_stays_closer_to_the_content_colours(engine):
+    content, style = make_content(), make_style()
+    matched = engine.run(content, [StyleImage(style)], TransferParams(preserve_colors="match", **FAST)).image
+    plain = engine.run(content, [StyleImage(style)], TransferParams(**FAST)).image
+    mean = lambda im: np.asarray(im, dtype=float).reshape(-1, 3).mean(0)
+    target = mean(content)
+    assert np.abs(mean(matched) - target).sum() < np.abs(mean(plain) - target).sum()
+
+
+def test_multiscale_runs_coarse_to_fine(engine):
+    result = engine.run(make_content((64, 48)), [StyleImage(make_style())],
+                        TransferParams(size=64, iterations=4, scales=2, log_every=2))
+    assert result.info["levels"] == [[32, 24], [64, 48]]
+    assert {t["level"] for t in result.trace} == {0, 1}
+    assert result.image.size == (64, 48)
+
+
+def test_automatic_scales_add_a_level_per_doubling_above_512():
+    from nstd.engine.transfer import level_dims
+    assert level_dims((512, 384), TransferParams(size=512)) == [(512, 384)]
+    assert level_dims((2048, 1536), TransferParams(size=2048)) == [(512, 384), (1024, 768), (2048, 1536)]
+
+
+def test_seed_preset_is_the_notebook_recipe_and_runs(engine):
+    preset = params_from("seed")
+    assert (preset.size, preset.exact_size, preset.optimizer, preset.learning_rate, preset.iterations) == \
+           (400, True, "adam", 0.003, 3000)
+    assert preset.content_layers == ("conv4_2",)
+    assert preset.style_layer_weights == (1.0, 0.75, 0.2, 0.2, 0.2)
+    assert (preset.content_weight, preset.style_weight) == (1.0, 1e6)
+    result = engine.run(make_content(), [StyleImage(make_style())],
+                        params_from("seed", size=32, iterations=6, log_every=2))
+    assert result.image.size == (32, 32)
+    assert result.trace[-1]["total"] < result.trace[0]["total"]
+
+
+def test_adam_and_noise_init_reduce_the_loss(engine):
+    result = engine.run(make_content(), [StyleImage(make_style())],
+                        TransferParams(optimizer="adam", init="noise", **FAST))
+    assert result.trace[-1]["total"] < result.trace[0]["total"]
+
+
+def test_init_image_is_used(engine):
+    black = Image.new("RGB", (48, 36))
+    result = engine.run(make_content(), [StyleImage(make_style())],
+                        TransferParams(init="image", size=32, iterations=1, content_weight=0,
+                                       style_weight=0, tv_weight=0), init_image=black)
+    assert np.asarray(result.image).max() <= 1
+
+
+def test_style_targets_are_cached_by_key(engine):
+    engine._style_cache.clear()
+    style = StyleImage(make_style(), key="stripes-v1")
+    for _ in range(2):
+        engine.run(make_content(), [style], TransferParams(size=32, iterations=1))
+    assert len(engine._style_cache) == 1
+    engine.run(make_content(), [StyleImage(make_style())], TransferParams(size=32, iterations=1))
+    assert len(engine._style_cache) == 1  # no key, no caching
+
+
+@pytest.mark.parametrize("bad", [
+    dict(iterations=0), dict(size=4), dict(style_layers=()), dict(style_weight=-1),
+    dict(style_layer_weights=(1.0,)), dict(learning_rate=0),
+])
+def test_bad_parameters_are_refused(bad):
+    with pytest.raises(ParameterError):
+        TransferParams(**bad)
+
+
+def test_unknown_layer_and_missing_init_image_are_refused(engine):
+    with pytest.raises(ParameterError, match="relu9_9"):
+        engine.run(make_content(), [StyleImage(make_style())], TransferParams(size=32, iterations=1,
+                                                                              content_layers=("relu9_9",)))
+    with pytest.raises(ParameterError, match="init"):
+        engine.run(make_content(), [StyleImage(make_style())], TransferParams(size=32, iterations=1,
+                                                                              init="image"))
+
+
+def test_progress_callback_sees_every_iteration(engine):
+    seen = []
+    engine.run(make_content(), [StyleImage(make_style())], TransferParams(size=32, iterations=5, log_every=2),
+               progress=seen.append)
+    assert [p.done for p in seen] == [1, 2, 3, 4, 5]
+    assert seen[-1].fraction == 1.0 and seen[1].losses is not None and seen[2].losses is None
