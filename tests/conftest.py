@@ -67,13 +67,17 @@ def images(tmp_path):
 TINY = {"size": 32, "iterations": 3}
 
 
-def write_config(folder: Path, extra: str = "", defaults: dict = TINY, rules: str | None = None) -> Path:
+FAST_WATCH = {"settle_seconds": 0.3, "poll_seconds": 0.2}
+
+
+def write_config(folder: Path, extra: str = "", defaults: dict = TINY, rules: str | None = None,
+                 watch: dict = FAST_WATCH) -> Path:
     (folder / "styles").mkdir(parents=True, exist_ok=True)
     make_style().save(folder / "styles" / "stripes.png")
     rules = rules or '  - match: "**/*"\n    style: stripes\n'
     text = ("inbox: ./inbox\noutbox: ./outbox\nstyles:\n  stripes: ./styles/stripes.png\n"
             f"rules:\n{rules}defaults:\n" + "".join(f"  {k}: {v}\n" for k, v in defaults.items())
-            + "watch:\n  settle_seconds: 0.3\n  poll_seconds: 0.2\n" + extra)
+            + "watch:\n" + "".join(f"  {k}: {v}\n" for k, v in watch.items()) + extra)
     path = folder / "config.yaml"
     path.write_text(text)
     return path

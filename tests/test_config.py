@@ -1,0 +1,135 @@
+"""Config loading: the issue's minimal form, richer forms, and problems reported with key paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import make_style
+from nstd.config import load_config
+from nstd.errors import ConfigError
+
+MINIMAL = """\
+inbox: ./inbox
+outbox: ./outbox
+styles:
+  starry: ./styles/starry_night.jpg
+rules:
+  - match: "**/*"
+    style: starry
+defaults:
+  size: 64
+  iterations: 10
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "styles").mkdir()
+    make_style().save(tmp_path / "styles" / "starry_night.jpg", "JPEG")
+    make_style().save(tmp_path / "styles" / "b.png")
+    return tmp_path
+
+
+def problems(folder, text):
+    path = folder / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value.problems
+
+
+def test_minimal_config_resolves_paths_against_its_folder(folder):
+    (folder / "c.yaml").write_text(MINIMAL)
+    c = load_config(folder / "c.yaml")
+    assert c.inbox == folder / "inbox" and c.outbox == folder / "outbox"
+    assert c.archive == folder / "archive" and c.failed == folder / "failed"
+    assert c.state == folder / ".nstd" / "state.sqlite"
+    (job,) = c.rules[0].jobs
+    assert job.style == "starry" and job.params.size == 64 and job.params.iterations == 10
+    assert job.images[0].path == str(folder / "styles" / "starry_night.jpg")
+
+
+def test_blends_fan_out_and_parameter_layers(folder):
+    (folder / "c.yaml").write_text("""\
+inbox: in
+outbox: out
+styles:
+  starry: styles/starry_night.jpg
+  blend:
+    images: [styles/starry_night.jpg, {path: styles/b.png, weight: 0.25}]
+    params: {style_weight: 5, iterations: 7}
+rules:
+  - match: ["portraits/**", "faces/*.jpg"]
+    style: [starry, blend]
+    name: people
+    params: {iterations: 9, preset: seed}
+    output: jpg
+  - match: "**/*"
+    style: blend
+defaults: {size: 48, iterations: 3}
+""")
+    c = load_config(folder / "c.yaml")
+    people, rest = c.rules
+    assert people.patterns == ("portraits/**", "faces/*.jpg")
+    starry, blend = people.jobs
+    assert (starry.rule, starry.output_ext, starry.params.iterations) == ("people", "jpg", 9)
+    assert starry.params.optimizer == "adam"  # the preset applies under the overrides
+    assert starry.params.size == 48  # defaults still override the preset's size
+    assert [r.weight for r in blend.images] == [1.0, 0.25]
+    assert rest.jobs[0].params.iterations == 7 and rest.jobs[0].params.style_weight == 5
+
+
+def test_every_problem_is_reported_with_its_key_path(folder):
+    found = problems(folder, """\
+inbox: ./inbox
+outbx: ./outbox
+styles:
+  starry: ./styles/starry_night.jpg
+  other: {images: [./styles/nope.jpg], params: {size: big}}
+rules:
+  - match: "**/*"
+    style: starry
+    params: {iterations: 0, bogus: 1}
+watch: {settle_seconds: -1}
+""")
+    assert "outbox: required key is missing" in found
+    assert "outbx: unknown key" in found
+    assert any(p.startswith("styles.other.params.size:") for p in found)
+    assert "rules.0.params.bogus: unknown key" in found
+    assert any(p.startswith("watch.settle_seconds:") for p in found)
+
+
+def test_semantic_problems_name_the_key(folder):
+    found = problems(folder, MINIMAL.replace("style: starry", "style: stary")
+                     .replace("starry_night.jpg", "missing.jpg"))
+    assert any(p.startswith("styles.starry: style image not found") for p in found)
+    assert "rules.0.style: unknown style 'stary' (did you mean 'starry'?)" in found
+    found = problems(folder, MINIMAL.replace("iterations: 10", "iterations: 0"))
+    assert found == ["rules.0.params.iterations: must be at least 1"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("inbox: [unclosed\n", "not valid YAML"),
+    ("inbox: ./in\n\toutbox: ./out\n", "not valid YAML"),
+    ("- just\n- a list\n", "top level must be a mapping"),
+    (MINIMAL.replace("size: 64", "size: sixty"), "defaults.size"),
+])
+def test_broken_yaml_is_one_clear_error(folder, text, expected):
+    assert any(expected in p for p in problems(folder, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "none.yaml")
+
+
+def test_config_example_in_the_repository_is_valid(tmp_path):
+    import shutil
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    shutil.copy(root / "config.example.yaml", tmp_path / "config.yaml")
+    (tmp_path / "styles").mkdir()
+    for name in ("starry_night.jpg", "shipwreck.jpg"):
+        make_style().save(tmp_path / "styles" / name, "JPEG")
+    c = load_config(tmp_path / "config.yaml")
+    assert c.rules and c.inbox == tmp_path / "inbox"
