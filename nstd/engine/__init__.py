@@ -1,12 +1,24 @@
 """The neural style transfer engine: tensors and PIL images in, an image and a loss trace out.
 
 It imports nothing else from nstd and knows nothing of folders, queues, YAML or logging setup.
+The torch-backed names load on first use, so that the daemon, which only needs the parameter
+types, never imports torch: the GPU work and its memory belong to the worker process alone.
 """
+
+from importlib import import_module
 
 from .errors import DeviceError, EngineError, ParameterError, WeightsError
 from .params import PRESETS, EngineOptions, TransferParams, params_from
-from .transfer import Engine, Progress, StyleImage, TransferResult, select_device
-from .vgg import load_vgg19
+
+_LAZY = {"Engine": ".transfer", "Progress": ".transfer", "StyleImage": ".transfer",
+         "TransferResult": ".transfer", "select_device": ".transfer", "load_vgg19": ".vgg"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DeviceError", "Engine", "EngineError", "EngineOptions", "PRESETS", "ParameterError", "Progress",

@@ -190,6 +190,38 @@ class Engine:
                 self._style_cache.popitem(last=False)
         return grams
 
+    def objective(self, content: torch.Tensor, styles: Sequence[StyleImage], dims: tuple[int, int],
+                  params: TransferParams) -> Callable:
+        """The loss at one size: targets computed here once, then x -> (total, terms, per-layer style)."""
+        with torch.no_grad():
+            content_targets = {k: Target(v) for k, v in
+                               self.features(content, params.content_layers, params.pooling).items()}
+        style_targets = self.style_targets(styles, dims, params, content)
+        layer_weights = params.style_layer_weights or (1.0 / len(params.style_layers),) * len(params.style_layers)
+        weights_by_layer = dict(zip(params.style_layers, layer_weights))
+        layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
+
+        def loss(x: torch.Tensor):
+            feats = self.features(x, layers, params.pooling)
+            per_layer = style_layer_losses(feats, style_targets, weights_by_layer)
+            terms = {
+                "content": params.content_weight * content_loss(feats, content_targets),
+                "style": params.style_weight * sum(per_layer.values()),
+                "tv": params.tv_weight * total_variation(self.rgb01(x)),
+            }
+            return sum(terms.values()), terms, per_layer
+
+        return loss
+
+    def evaluate(self, image: Image.Image, content: Image.Image, styles: Sequence[StyleImage],
+                 params: TransferParams) -> dict[str, float]:
+        """nstd's loss terms for any image (e.g. another tool's output) at the output size."""
+        dims = output_dims(*content.size, params)
+        objective = self.objective(self.to_tensor(content, dims), styles, dims, params)
+        with torch.no_grad():
+            total, terms, _ = objective(self.to_tensor(image, dims))
+        return {"total": total.item(), **{k: v.item() for k, v in terms.items()}}
+
     # -- the optimisation -----------------------------------------------------------------
     def run(self, content: Image.Image, styles: Sequence[StyleImage], params: TransferParams,
             init_image: Optional[Image.Image] = None,
@@ -205,8 +237,6 @@ class Engine:
             torch.cuda.reset_peak_memory_stats(self.device)
         generator = torch.Generator().manual_seed(params.seed if params.seed is not None
                                                   else torch.seed())
-        layer_weights = params.style_layer_weights or (1.0 / len(params.style_layers),) * len(params.style_layers)
-        weights_by_layer = dict(zip(params.style_layers, layer_weights))
         final_dims = output_dims(*content.size, params)
         levels = level_dims(final_dims, params)
         total = params.iterations * len(levels)
@@ -218,23 +248,9 @@ class Engine:
         for level, dims in enumerate(levels):
             t0 = perf_counter()
             c = self.to_tensor(content, dims)
-            with torch.no_grad():
-                content_targets = {k: Target(v) for k, v in
-                                   self.features(c, params.content_layers, params.pooling).items()}
-            style_targets = self.style_targets(styles, dims, params, c)
+            objective = self.objective(c, styles, dims, params)
             target_seconds += perf_counter() - t0
             x = self._initial(level, x, c, dims, params, init_image, generator)
-            layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
-
-            def objective():
-                feats = self.features(x, layers, params.pooling)
-                per_layer = style_layer_losses(feats, style_targets, weights_by_layer)
-                terms = {
-                    "content": params.content_weight * content_loss(feats, content_targets),
-                    "style": params.style_weight * sum(per_layer.values()),
-                    "tv": params.tv_weight * total_variation(self.rgb01(x)),
-                }
-                return sum(terms.values()), terms, per_layer
 
             optimiser = self._optimiser(x, params)
             for it in range(params.iterations):
@@ -242,7 +258,7 @@ class Engine:
 
                 def closure():
                     optimiser.zero_grad(set_to_none=True)
-                    loss, terms, per_layer = objective()
+                    loss, terms, per_layer = objective(x)
                     loss.backward()
                     record.update(terms=terms, per_layer=per_layer, total=loss)
                     return loss

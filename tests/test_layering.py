@@ -1,0 +1,26 @@
+"""The architecture's import rules, checked in fresh interpreters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def loaded_after(statement: str, names: list[str]) -> list[str]:
+    code = f"import sys, json; {statement}; print(json.dumps([n for n in {names!r} if n in sys.modules]))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return json.loads(out.stdout)
+
+
+def test_engine_knows_nothing_of_folders_queues_yaml_or_logging():
+    from nstd.engine import Engine  # noqa: F401  (the engine really imports)
+    banned = ["watchdog", "yaml", "sqlite3", "structlog", "pydantic", "nstd.config", "nstd.store",
+              "nstd.daemon", "nstd.inbox", "nstd.outbox"]
+    assert loaded_after("from nstd.engine import Engine, TransferParams, StyleImage", banned) == []
+
+
+def test_daemon_knows_nothing_of_tensors():
+    assert loaded_after("import nstd.daemon, nstd.cli", ["torch", "torchvision", "nstd.engine.transfer"]) == []
