@@ -63,6 +63,21 @@ def _retry(args) -> int:
     return 0
 
 
+def _gallery(args) -> int:
+    from .config import load_config
+    from .gallery import write_gallery
+    from .store import Store
+
+    config = load_config(args.config)
+    store = Store(config.state, readonly=True)
+    try:
+        pages = write_gallery(store, config.outbox)
+    finally:
+        store.close()
+    print(f"wrote {pages[0]}" + (f" and {len(pages) - 1} more page(s)" if len(pages) > 1 else ""))
+    return 0
+
+
 def _demo(args) -> int:
     from .daemon import Daemon
     from .demo import make_workspace
@@ -72,8 +87,10 @@ def _demo(args) -> int:
     print(f"demo workspace {root}: {len(list((root / 'inbox').rglob('*.*')))} pictures in the inbox; "
           f"painting them ({args.size} px, {args.iterations} iterations each)...", flush=True)
     Daemon(config, until_idle=True, log_json=args.log_json).run()
-    outputs = sorted(p for p in (root / "outbox").rglob("*") if p.suffix in (".png", ".jpg"))
-    print(f"\ndone: {len(outputs)} results in {root / 'outbox'}")
+    outputs = sorted(p for p in (root / "outbox").glob("*/*") if p.suffix in (".png", ".jpg")
+                     and not p.name.endswith(".loss.png"))
+    print(f"\ndone: {len(outputs)} results in {root / 'outbox'}; open {root / 'outbox' / 'index.html'} "
+          "in a browser to review them")
     for p in outputs:
         print(f"  {p}  (loss log {p.with_suffix('.json').name})")
     print(f"inputs archived in {root / 'archive'}\nrun it as a daemon: nstd run --config {config}")
@@ -107,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit once the inbox is settled and the queue is empty")
     with_config("check", "validate a config file and report every problem", _check)
     with_config("status", "jobs per state, the running job, recent failures", _status)
+    with_config("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery)
     q = with_config("retry", "queue failed jobs again", _retry)
     q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")
 

@@ -73,6 +73,7 @@ class WorkerModel(EngineModel):
     max_attempts: int = Field(3, ge=1)
     grace_seconds: float = Field(30.0, ge=0)
     max_pixels: int = Field(50_000_000, gt=0)
+    preview_every: int = Field(0, ge=0, description="write a preview of a running job every N iterations")
 
 
 class ConfigModel(_Strict):

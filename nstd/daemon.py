@@ -23,6 +23,7 @@ from typing import Optional
 from . import __version__, logs
 from .config import Config, load_config
 from .errors import ConfigError, InputError, WorkerStartError
+from .gallery import REFRESH_SECONDS, write_gallery
 from .images import load_image
 from .inbox import InboxWatcher, SettleTracker, is_candidate, scan
 from .jobs import JobState, JobSpec
@@ -82,6 +83,7 @@ class Daemon:
         self.last_progress_log = time.monotonic()
         self.processed = 0
         self.restart_worker_when_idle = False
+        self.gallery_due: Optional[float] = 0.0  # monotonic time of the next rewrite, None when current
 
     # -- life cycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -140,8 +142,10 @@ class Daemon:
             self._watch(now)
         self._supervise_worker(now)
         self._finalize_inputs()
+        self._write_gallery(now)
         self._health(now)
         if self.until_idle and self.stopping_since is None and self._idle():
+            self._write_gallery(now)
             self.log.info("queue empty: exiting (until-idle mode)")
             return False
         return True
@@ -286,6 +290,7 @@ class Daemon:
         write_error_json(dest, {"input": rel, "error": cause, "stage": "intake", "time": time.time()})
         self.store.fail_input(rel, str(dest), sha256, size, cause)
         self.log.warning("input refused", input=rel, cause=cause, moved_to=str(dest))
+        self._gallery_now()
 
     # -- the worker ---------------------------------------------------------------------
     def _start_worker(self, wait: bool = False) -> None:
@@ -325,6 +330,8 @@ class Daemon:
             if now - self.last_progress_write >= 1.0:
                 self.last_progress_write = now
                 self.store.set_progress(message[1], message[2])
+            if self.gallery_due is None:
+                self.gallery_due = now + REFRESH_SECONDS
             if now - self.last_progress_log >= PROGRESS_LOG_SECONDS:
                 self.last_progress_log = now
                 self.log.info("job progress", job_id=message[1], **message[2])
@@ -333,13 +340,16 @@ class Daemon:
             self.store.finish(job_id, outputs)
             self.worker.job_id = None
             self.processed += 1
-            self.log.info("job done", job_id=job_id, state=JobState.DONE.value, **outputs)
+            self.log.info("job done", job_id=job_id, state=JobState.DONE.value, image=outputs["image"],
+                          seconds=outputs.get("seconds"), final_loss=outputs.get("final", {}).get("total"))
+            self._gallery_now()
         elif kind == "failed":
             job_id, error, permanent = message[1], message[2], message[3]
             state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
             self.worker.job_id = None
             self.log.warning("job failed", job_id=job_id, state=state.value, error=error.splitlines()[0],
                              will_retry=state is JobState.QUEUED)
+            self._gallery_now()
 
     def _supervise_worker(self, now: float) -> None:
         w = self.worker
@@ -391,10 +401,12 @@ class Daemon:
                           job.spec["output_ext"], job.id)
         self.log.info("job running", job_id=job.id, input=job.input_relpath, style=job.style,
                       attempt=job.attempts, state=JobState.RUNNING.value)
+        self._gallery_now()
         self.worker.send_job({"id": job.id, "input": job.input_path, "relpath": job.input_relpath,
                               "sha256": job.input_sha256, "rule": job.rule, "style": job.style,
                               "images": job.spec["images"], "params": job.spec["params"],
-                              "output": str(out)})
+                              "output": str(out), "outbox": str(self.config.outbox),
+                              "preview_every": self.config.worker.preview_every})
 
     def _release_running(self, why: str) -> None:
         """A job interrupted by our own stop goes back to the queue without using an attempt."""
@@ -430,6 +442,20 @@ class Daemon:
                     self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
             except OSError as e:
                 self.log.error("cannot file away input; will try again", input=inp.relpath, error=str(e))
+
+    # -- the gallery ----------------------------------------------------------------------
+    def _gallery_now(self) -> None:
+        self.gallery_due = 0.0
+
+    def _write_gallery(self, now: float) -> None:
+        if self.gallery_due is None or now < self.gallery_due:
+            return
+        try:
+            write_gallery(self.store, self.config.outbox)
+        except Exception as e:  # the gallery is a view: never a reason to stop processing
+            self.log.error("cannot write the gallery", outbox=str(self.config.outbox),
+                           error=f"{type(e).__name__}: {e}", exc_info=not isinstance(e, OSError))
+        self.gallery_due = None
 
     # -- health -------------------------------------------------------------------------
     def _idle(self) -> bool:

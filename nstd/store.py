@@ -78,6 +78,7 @@ class Job:
     input_path: str
     input_relpath: str
     input_sha256: str
+    finished: Optional[float] = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -85,7 +86,7 @@ class Job:
                    json.loads(row["spec"]), JobState(row["state"]), row["attempts"], row["error"],
                    json.loads(row["outputs"]) if row["outputs"] else None,
                    json.loads(row["progress"]) if row["progress"] else None,
-                   row["path"], row["relpath"], row["sha256"])
+                   row["path"], row["relpath"], row["sha256"], row["finished"])
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,16 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
 
     from .engine import EngineError, StyleImage, TransferParams
     from .errors import InputError
+    from .gallery import preview_path, write_jpeg, write_thumbnails
     from .images import load_image
+    from .lossplot import write_loss_plot
     from .outbox import result_exists, write_result
     from .stylize import loss_log
 
     job_id = job["id"]
     image_path = Path(job["output"])
+    outbox = Path(job["outbox"])
+    preview_every = job.get("preview_every", 0)
     if result_exists(image_path, job_id):
         # A crash came between writing the result and recording it: done already, not again.
         conn.send(("done", job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
@@ -94,6 +98,8 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
     def progress(p) -> None:
         if os.getppid() != parent_pid:
             raise DaemonGone()
+        if preview_every and p.done % preview_every == 0 and p.snapshot:
+            write_jpeg(p.snapshot(), preview_path(outbox, job_id), side=512)
         now = time.monotonic()
         if now - last_sent[0] >= 1.0 or p.done == p.total:
             last_sent[0] = now
@@ -116,7 +122,13 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         result = engine.run(content, styles, params, progress=progress)
         log = loss_log(result, job_id=job_id, input=job["relpath"], input_sha256=job["sha256"],
                        rule=job["rule"], style=job["style"], style_files=job["images"])
+        # Plot and thumbnails first: once the image and log are in place the job counts as done.
+        plot = write_loss_plot(result.trace, image_path, title=f"{job['relpath']} / {job['style']}")
+        thumbs = write_thumbnails(outbox, job_id, job["sha256"], content,
+                                  [(s.key or ref["path"], s.image) for s, ref in zip(styles, job["images"])],
+                                  result.image)
         image, log_file = write_result(result.image, log, image_path)
+        preview_path(outbox, job_id).unlink(missing_ok=True)
     except DaemonGone:
         sys.exit(1)
     except InputError as e:
@@ -130,8 +142,9 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
     except Exception as e:  # one job's surprise must not end the worker: report, retry later
         conn.send(("failed", job_id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}", False))
     else:
-        conn.send(("done", job_id, {"image": str(image), "log": str(log_file),
-                                    "final_loss": result.final["total"],
+        final = {k: v for k, v in result.final.items() if k != "style_layers"}
+        conn.send(("done", job_id, {"image": str(image), "log": str(log_file), "plot": str(plot),
+                                    "thumbs": thumbs, "final": final,
                                     "seconds": result.info["timings"]["total_seconds"],
                                     "device": result.info["device"]}))
 

@@ -55,6 +55,8 @@ class Progress:
     total: int
     elapsed: float
     losses: Optional[dict] = None  # present on the iterations the trace records
+    # The current image, computed only if asked for (a preview costs a device-to-host copy).
+    snapshot: Optional[Callable[[], Image.Image]] = field(default=None, repr=False, compare=False)
 
     @property
     def fraction(self) -> float:
@@ -288,7 +290,7 @@ class Engine:
                                                      "lower the learning rate or the style weight")
                 if progress:
                     progress(Progress(level, len(levels), it + 1, params.iterations, done, total,
-                                      perf_counter() - start, losses))
+                                      perf_counter() - start, losses, snapshot=lambda: self.to_image(x)))
 
         image = self.to_image(x)
         if params.preserve_colors == "luminance":

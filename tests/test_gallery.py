@@ -1,0 +1,174 @@
+"""The outbox gallery after real daemon runs: complete, self-contained, valid, and shown by a browser."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from conftest import ROOT, make_content, wait_for, write_config
+
+
+def png(seed=0, size=(48, 36)) -> bytes:
+    buf = io.BytesIO()
+    make_content(size, seed).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.refs.append(value)
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    """A daemon run to idle over three good photos (one in a subfolder, one with a space) and one bad."""
+    folder = tmp_path_factory.mktemp("gallery")
+    config = write_config(folder, watch={"settle_seconds": 0.2, "decode_retries": 0})
+    inbox = folder / "inbox"
+    (inbox / "trip").mkdir(parents=True)
+    (inbox / "one.png").write_bytes(png(0))
+    (inbox / "trip" / "two é.png").write_bytes(png(1))
+    (inbox / "three.png").write_bytes(png(2))
+    (inbox / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" * 10)
+    r = subprocess.run([sys.executable, "-m", "nstd", "run", "--config", str(config), "--until-idle"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return folder / "outbox"
+
+
+def test_index_lists_every_result_and_the_failure(processed):
+    page = (processed / "index.html").read_text()
+    for name in ("one.png", "trip/two é.png", "three.png"):
+        assert f"<h2>{name}</h2>" in page
+    assert "<b>broken.jpg</b>" in page and "corrupt or truncated image" in page
+    assert "3 results, 1 failed" in page
+    db = sqlite3.connect(processed.parent / ".nstd" / "state.sqlite")
+    newest_first = [r[0] for r in db.execute("SELECT relpath FROM jobs JOIN inputs ON inputs.id=input_id "
+                                             "WHERE jobs.state='done' ORDER BY jobs.finished DESC")]
+    db.close()
+    assert re.findall(r"<h2>([^<]+)</h2>", page)[:3] == newest_first
+
+
+def test_every_link_and_image_is_a_file_inside_the_outbox(processed):
+    parser = Links()
+    parser.feed((processed / "index.html").read_text())
+    assert len(parser.refs) >= 3 * 6
+    for ref in parser.refs:
+        assert not re.match(r"^[a-z]+:", ref) and not ref.startswith("/"), ref
+        target = (processed / unquote(ref)).resolve()
+        assert target.is_relative_to(processed.resolve()) and target.is_file(), ref
+
+
+def test_the_html_is_valid(processed):
+    html5lib = pytest.importorskip("html5lib")
+    html5lib.HTMLParser(strict=True).parse((processed / "index.html").read_bytes())
+
+
+def test_each_result_has_a_loss_curve_and_hidden_things_stay_hidden(processed):
+    visible = sorted(p.relative_to(processed).as_posix() for p in processed.rglob("*")
+                     if p.is_file() and not any(part.startswith(".") for part in p.relative_to(processed).parts))
+    stems = ["one", "three", "two_é"]
+    assert visible == ["index.html"] + sorted(f"stripes/{s}__stripes{ext}" for s in stems
+                                              for ext in (".json", ".loss.png", ".png"))
+    assert len(list((processed / ".nstd" / "thumbs").glob("job*.jpg"))) == 3
+
+
+def test_gallery_command_rewrites_it(processed):
+    (processed / "index.html").unlink()
+    config = processed.parent / "config.yaml"
+    r = subprocess.run([sys.executable, "-m", "nstd", "gallery", "--config", str(config)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and (processed / "index.html").is_file()
+
+
+def test_many_results_are_paginated(tmp_path):
+    from nstd.gallery import PAGE_SIZE, write_gallery
+    from nstd.store import Store
+    store = Store(tmp_path / "s.sqlite")
+    outbox = tmp_path / "outbox"
+    (outbox / "r").mkdir(parents=True)
+    for i in range(PAGE_SIZE * 2 + 1):
+        _, (jid,), _ = store.add_input(f"{i}.png", f"/in/{i}.png", f"h{i}", 1,
+                                       [(f"k{i}", "r", "s", {"images": [], "params": {}, "output_ext": "png"})])
+        store.claim_next()
+        image = outbox / "r" / f"{i}__s.png"
+        image.write_bytes(b"png")
+        store.finish(jid, {"image": str(image)})
+    pages = write_gallery(store, outbox)
+    assert [p.name for p in pages] == ["index.html", "page-2.html", "page-3.html"]
+    assert 'href="page-3.html"' in pages[0].read_text()
+    store.close()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
+def test_a_browser_shows_every_image_and_fetches_nothing_outside(processed, tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every network request
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.get("about:blank")
+        driver.get_log("performance")  # drop the browser's own start-up requests
+        driver.get((processed / "index.html").as_uri())
+        images = wait_for(lambda: driver.execute_script(
+            "const imgs=[...document.images]; imgs.forEach(i=>i.loading='eager');"
+            "return imgs.every(i=>i.complete) ? imgs.map(i=>[i.src,i.naturalWidth]) : null"), 30,
+            what="all images loaded")
+        assert len(images) >= 9
+        assert all(width > 0 for _, width in images), images
+        requests = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+        fetched = {m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"
+                   and m["params"].get("documentURL", "").startswith(processed.resolve().as_uri())}
+        assert len(fetched) >= 9
+        outside = [u for u in fetched if not u.startswith(processed.resolve().as_uri() + "/")]
+        assert outside == [], outside
+        assert driver.execute_script("return document.title") == "nstd outbox"
+    finally:
+        driver.quit()
+
+
+def test_running_job_shows_progress_and_a_preview(tmp_path, daemons):
+    config = write_config(tmp_path, defaults={"size": 48, "iterations": 600},
+                          extra="worker:\n  preview_every: 5\n")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "slowpoke.png").write_bytes(png())
+    d = daemons(config)
+    d.wait_ready()
+    outbox = tmp_path / "outbox"
+    wait_for(lambda: (outbox / ".nstd" / "previews" / "job1.jpg").exists(), 60, what="a preview")
+    # The page is rewritten on each state change and every 15 s while a job runs.
+    wait_for(lambda: ".nstd/previews/job1.jpg" in (outbox / "index.html").read_text(), 60,
+             what="progress and the preview in the gallery")
+    page = (outbox / "index.html").read_text()
+    assert "slowpoke.png" in page and "ETA" in page and ".nstd/previews/job1.jpg" in page
+    assert 'http-equiv="refresh"' in page
+    r = subprocess.run([sys.executable, "-m", "nstd", "status", "--config", str(config)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert re.search(r"running: job 1 slowpoke.png -> stripes \(attempt 1\) \d+% \(\d+/600\), [\d.]+ it/s, ETA", r.stdout), r.stdout
