@@ -24,10 +24,11 @@ from . import __version__, logs
 from .config import Config, load_config
 from .errors import ConfigError, InputError, WorkerStartError
 from .gallery import REFRESH_SECONDS, write_gallery
+from .fileids import file_sha256
 from .images import load_image
 from .inbox import InboxWatcher, SettleTracker, is_candidate, scan
 from .jobs import JobState, JobSpec
-from .outbox import move_input, output_path, remove_stale_temps, write_error_json
+from .outbox import confined, move_input, output_path, remove_stale_temps, write_error_json
 from .rules import targets
 from .store import Store
 from .systemd import Notifier
@@ -37,6 +38,7 @@ TICK_SECONDS = 0.2
 MAX_RESTART_BACKOFF = 60.0
 WORKER_BOOT_SECONDS = 300.0
 PROGRESS_LOG_SECONDS = 15.0
+FINALIZE_RETRY_SECONDS = 5.0
 
 
 def job_key(sha256: str, spec: JobSpec) -> str:
@@ -83,6 +85,10 @@ class Daemon:
         self.last_progress_log = time.monotonic()
         self.processed = 0
         self.restart_worker_when_idle = False
+        self.finalize_paused_until = 0.0
+        self.dispatch_paused_until = 0.0
+        self.write_backoff = 1.0
+        self.inbox_id: Optional[tuple[int, int]] = None
         self.gallery_due: Optional[float] = 0.0  # monotonic time of the next rewrite, None when current
 
     # -- life cycle ---------------------------------------------------------------------
@@ -141,7 +147,7 @@ class Daemon:
         else:
             self._watch(now)
         self._supervise_worker(now)
-        self._finalize_inputs()
+        self._finalize_inputs(now)
         self._write_gallery(now)
         self._health(now)
         if self.until_idle and self.stopping_since is None and self._idle():
@@ -190,6 +196,7 @@ class Daemon:
         w = self.config.watch
         self.watcher = InboxWatcher(self.config.inbox, polling=w.mode == "polling", poll_seconds=w.poll_seconds)
         self.watcher.start()
+        self.inbox_id = self._inbox_identity()
         self.log.info("watching", inbox=str(self.config.inbox), mode=w.mode)
 
     def _rescan(self, why: str) -> None:
@@ -204,7 +211,32 @@ class Daemon:
         self.next_rescan = now + self.config.watch.rescan_minutes * 60
         self.log.info("scanned inbox", why=why, new_candidates=seen)
 
+    def _inbox_identity(self) -> Optional[tuple[int, int]]:
+        try:
+            st = os.stat(self.config.inbox)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
     def _watch(self, now: float) -> None:
+        identity = self._inbox_identity()
+        if identity != self.inbox_id:
+            # The inbox folder was removed (and maybe recreated, or a share remounted): the old
+            # watches point nowhere. Wait for it, then watch the new folder and rescan.
+            if identity is None:
+                self.log.error("the inbox folder is missing; waiting for it", inbox=str(self.config.inbox))
+                if self.watcher:
+                    self.watcher.close()
+                    self.watcher = None
+            else:
+                self.log.warning("the inbox folder is back (or was replaced): watching it again")
+                self._start_watcher()
+                self.next_rescan = 0.0
+            self.inbox_id = identity
+            if identity is None:
+                return
+        if self.inbox_id is None:
+            return
         if self.watcher and not self.watcher.alive():
             self.log.error("watcher thread died: restarting it and rescanning")
             self._start_watcher()
@@ -213,14 +245,11 @@ class Daemon:
             self.watcher.overflowed.clear()
             self.log.warning("file event queue overflowed: rescanning")
             self.next_rescan = 0.0
-        open_paths = None
         for kind, path in self.watcher.drain() if self.watcher else []:
             if kind == "dir":
                 self._scan_folder(Path(path), now)
-                continue
-            if open_paths is None:
-                open_paths = self.store.open_input_paths()
-            if path not in open_paths and is_candidate(self.config.inbox, Path(path)):
+            elif is_candidate(self.config.inbox, Path(path)):
+                # Queued paths too: a file replaced while queued must be seen (its hash tells).
                 self.unmatched.discard(path)
                 self.tracker.observe(path, now)
         if now >= self.next_rescan:
@@ -249,12 +278,10 @@ class Daemon:
                 self.unmatched.add(str(path))
                 self.log.warning("no rule matches: left in the inbox", input=rel)
             return
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            self.log.warning("cannot read: left in the inbox", input=rel, error=str(e))
+        sha = file_sha256(path)
+        if sha is None:
+            self.log.warning("cannot read: left in the inbox", input=rel)
             return
-        sha = hashlib.sha256(data).hexdigest()
         try:
             load_image(path, c.worker.max_pixels)
         except InputError as e:
@@ -266,12 +293,12 @@ class Daemon:
                 self._quarantine(path, rel, e.cause, sha256=sha)
             return
         known = self.store.known_input(rel, sha)
-        if known and known.state == "kept" and known.path == str(path):
-            return
+        if known and (known.state == "pending" or (known.state == "kept" and known.path == str(path))):
+            return  # a stray event on a file already queued (or kept) with this very content
         jobs = [(job_key(sha, s), s.rule, s.style,
                  {"images": [r.__dict__ for r in s.images], "params": s.params.as_dict(),
                   "output_ext": s.output_ext}) for s in specs]
-        input_id, new, skipped = self.store.add_input(rel, str(path), sha, len(data), jobs)
+        input_id, new, skipped = self.store.add_input(rel, str(path), sha, path.stat().st_size, jobs)
         for job_id in new:
             job = self.store.job(job_id)
             self.log.info("job queued", job_id=job_id, input=rel, style=job.style, rule=job.rule,
@@ -282,12 +309,12 @@ class Daemon:
 
     def _quarantine(self, path: Path, rel: str, cause: str, sha256: str) -> None:
         size = path.lstat().st_size if path.exists() or path.is_symlink() else 0
+        report = {"input": rel, "error": cause, "stage": "intake", "time": time.time()}
         try:
-            dest = move_input(path, self.config.failed, rel)
+            dest = move_input(path, self.config.failed, rel, report)
         except OSError as e:
             self.log.error("cannot move refused input to failed/", input=rel, cause=cause, error=str(e))
             return
-        write_error_json(dest, {"input": rel, "error": cause, "stage": "intake", "time": time.time()})
         self.store.fail_input(rel, str(dest), sha256, size, cause)
         self.log.warning("input refused", input=rel, cause=cause, moved_to=str(dest))
         self._gallery_now()
@@ -340,9 +367,17 @@ class Daemon:
             self.store.finish(job_id, outputs)
             self.worker.job_id = None
             self.processed += 1
+            self.write_backoff = 1.0
             self.log.info("job done", job_id=job_id, state=JobState.DONE.value, image=outputs["image"],
                           seconds=outputs.get("seconds"), final_loss=outputs.get("final", {}).get("total"))
             self._gallery_now()
+        elif kind == "failed" and len(message) > 4 and message[4]:
+            self.worker.job_id = None
+            self.store.release(message[1])
+            self.dispatch_paused_until = time.monotonic() + self.write_backoff
+            self.log.error("cannot write results: pausing the queue", job_id=message[1], error=message[2],
+                           retry_in_s=self.write_backoff, state=JobState.QUEUED.value)
+            self.write_backoff = min(self.write_backoff * 2, MAX_RESTART_BACKOFF)
         elif kind == "failed":
             job_id, error, permanent = message[1], message[2], message[3]
             state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
@@ -379,7 +414,7 @@ class Daemon:
             if now >= self.restart_at:
                 self._start_worker()
             return
-        if w.ready and w.job_id is None:
+        if w.ready and w.job_id is None and now >= self.dispatch_paused_until:
             if self.restart_worker_when_idle:
                 self.restart_worker_when_idle = False
                 w.stop()
@@ -410,38 +445,53 @@ class Daemon:
 
     def _release_running(self, why: str) -> None:
         """A job interrupted by our own stop goes back to the queue without using an attempt."""
-        job_id = self.worker.job_id
-        self.store.db.execute("UPDATE jobs SET state='queued', attempts=MAX(attempts-1, 0), progress=NULL "
-                              "WHERE id=? AND state='running'", (job_id,))
-        self.log.info("job requeued", job_id=job_id, state=JobState.QUEUED.value, why=why)
+        self.store.release(self.worker.job_id)
+        self.log.info("job requeued", job_id=self.worker.job_id, state=JobState.QUEUED.value, why=why)
 
     # -- inputs whose jobs are over -----------------------------------------------------
-    def _finalize_inputs(self) -> None:
+    def _finalize_inputs(self, now: float) -> None:
+        if now < self.finalize_paused_until:
+            return
         c = self.config
         for inp, jobs in self.store.settled_inputs():
             src = Path(inp.path)
             failures = [j for j in jobs if j.state is JobState.FAILED]
             try:
-                if failures:
-                    dest = move_input(src, c.failed, inp.relpath) if src.exists() else src
+                ours = file_sha256(src) == inp.sha256
+                if src.exists() and not ours:
+                    # Replaced while queued: the new content is an input of its own; leave it be.
+                    self.store.close_input(inp.id, "superseded", str(src))
+                    self.log.info("input replaced while queued: the new version is processed separately",
+                                  input=inp.relpath)
+                elif failures:
                     cause = "; ".join(f"{j.style}: {(j.error or '').splitlines()[0]}" for j in failures)
-                    write_error_json(dest, {"input": inp.relpath, "error": cause, "stage": "processing",
-                                            "jobs": [{"job_id": j.id, "style": j.style, "state": j.state.value,
-                                                      "attempts": j.attempts, "error": j.error}
-                                                     for j in jobs], "time": time.time()})
+                    report = {"input": inp.relpath, "error": cause, "stage": "processing",
+                              "jobs": [{"job_id": j.id, "style": j.style, "state": j.state.value,
+                                        "attempts": j.attempts, "error": j.error} for j in jobs],
+                              "time": time.time()}
+                    if ours:
+                        dest = move_input(src, c.failed, inp.relpath, report)
+                    else:  # the file vanished: its reason is still worth keeping
+                        dest = confined(c.failed, inp.relpath)
+                        write_error_json(dest, report)
                     self.store.close_input(inp.id, "failed", str(dest), cause)
                     self.log.warning("input failed", input=inp.relpath, moved_to=str(dest), cause=cause)
+                elif not ours:
+                    self.store.close_input(inp.id, "gone", str(src))
                 elif c.after_success == "delete":
-                    src.unlink(missing_ok=True)
+                    src.unlink()
                     self.store.close_input(inp.id, "deleted", str(src))
                 elif c.after_success == "keep":
                     self.store.close_input(inp.id, "kept", str(src))
                 else:
-                    dest = move_input(src, c.archive, inp.relpath) if src.exists() else src
+                    dest = move_input(src, c.archive, inp.relpath)
                     self.store.close_input(inp.id, "archived", str(dest))
                     self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
             except OSError as e:
-                self.log.error("cannot file away input; will try again", input=inp.relpath, error=str(e))
+                self.finalize_paused_until = now + FINALIZE_RETRY_SECONDS
+                self.log.error("cannot file the input away; will try again", input=inp.relpath,
+                               error=str(e), retry_in_s=FINALIZE_RETRY_SECONDS)
+                return
 
     # -- the gallery ----------------------------------------------------------------------
     def _gallery_now(self) -> None:

@@ -129,7 +129,6 @@ class InboxWatcher:
         self.observer: Optional[Observer] = None
 
     def start(self) -> None:
-        self.inbox.mkdir(parents=True, exist_ok=True)
         observer = PollingObserver(timeout=self.poll_seconds) if self.polling else Observer()
         observer.schedule(_Handler(self.events), str(self.inbox), recursive=True)
         observer.daemon = True

@@ -7,11 +7,13 @@ before the image, so any visible image already has its log beside it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import time
+import uuid
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
@@ -30,7 +32,8 @@ def safe_component(name: str, limit: int = 100) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{TEMP_MARK}{os.getpid()}-{path.name}")
+    # The temp name does not embed the final one: a 255-byte final name must still fit.
+    tmp = path.with_name(f"{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -107,21 +110,43 @@ def confined(root: Path, relpath: str) -> Path:
     return target
 
 
+NAME_MAX = 255
+ERROR_SUFFIX = ".error.json"
+
+
+def fit_name(stem: str, suffix: str) -> str:
+    """stem + suffix in at most NAME_MAX bytes; a cut stem gets a hash so that names stay distinct."""
+    name = stem + suffix
+    if len(name.encode()) <= NAME_MAX:
+        return name
+    tag = "~" + hashlib.sha256(stem.encode()).hexdigest()[:8]
+    budget = NAME_MAX - len((tag + suffix).encode())
+    cut = stem.encode()[:budget].decode(errors="ignore")
+    return cut + tag + suffix
+
+
 def unique_path(path: Path) -> Path:
-    if not path.exists() and not path.is_symlink():
-        return path
+    """path, or a sibling with a time stamp if taken, short enough to leave room for .error.json."""
+    stem, suffix = path.stem, path.suffix
+    candidate = path.with_name(fit_name(stem, suffix + ERROR_SUFFIX)[:-len(ERROR_SUFFIX)])
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    for n in range(1, 10_000):
-        candidate = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}")
+    for n in range(10_000):
         if not candidate.exists() and not candidate.is_symlink():
             return candidate
+        candidate = path.with_name(fit_name(f"{stem}.{stamp}-{n + 1}", suffix + ERROR_SUFFIX)[:-len(ERROR_SUFFIX)])
     raise FileExistsError(path)
 
 
-def move_input(src: Path, root: Path, relpath: str) -> Path:
-    """Move an inbox file (or a symlink itself, never its target) to root/relpath, renamed on clash."""
+def move_input(src: Path, root: Path, relpath: str, report: dict | None = None) -> Path:
+    """Move an inbox file (or a symlink itself, never its target) to root/relpath, renamed on clash.
+
+    With a report, `<name>.error.json` is written first, so a crash cannot leave a quarantined
+    file without its reason (at worst a reason whose file is still in the inbox, to be redone).
+    """
     dest = unique_path(confined(root, relpath))
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if report is not None:
+        write_error_json(dest, report)
     if src.is_symlink():
         os.rename(src, dest)  # moves the link; shutil.move could copy the target across devices
     else:
@@ -130,7 +155,12 @@ def move_input(src: Path, root: Path, relpath: str) -> Path:
     return dest
 
 
+def error_json_path(quarantined: Path) -> Path:
+    return quarantined.with_name(quarantined.name + ERROR_SUFFIX)
+
+
 def write_error_json(quarantined: Path, report: dict) -> Path:
-    path = quarantined.with_name(quarantined.name + ".error.json")
+    path = error_json_path(quarantined)
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(report, indent=1, default=str).encode())
     return path

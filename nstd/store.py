@@ -230,6 +230,11 @@ class Store:
                                        now if state is JobState.FAILED else None, now, job_id))
         return state
 
+    def release(self, job_id: int) -> None:
+        """A running job back to the queue without using an attempt (our stop, or a full disk)."""
+        self.db.execute("UPDATE jobs SET state='queued', attempts=MAX(attempts-1, 0), progress=NULL, "
+                        "updated=? WHERE id=? AND state='running'", (time.time(), job_id))
+
     def retry(self, job_ids: Optional[list[int]] = None) -> int:
         """Failed jobs (all, or these) back to the queue with fresh attempts; reopens their inputs."""
         where = "state='failed'" + (f" AND id IN ({','.join('?' * len(job_ids))})" if job_ids else "")

@@ -6,7 +6,8 @@ job are reported back and the loop goes on; only the unexpected ends the process
 restarts it. Messages to the daemon are tuples:
 
     ("ready", info) | ("boot_error", message)
-    ("progress", job_id, progress) | ("done", job_id, outputs) | ("failed", job_id, error, permanent)
+    ("progress", job_id, progress) | ("done", job_id, outputs)
+    ("failed", job_id, error, permanent[, environmental])  environmental: the outbox, not the job
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
 
     from .engine import EngineError, StyleImage, TransferParams
     from .errors import InputError
+    from .fileids import file_sha256
     from .gallery import preview_path, write_jpeg, write_thumbnails
     from .images import load_image
     from .lossplot import write_loss_plot
@@ -111,6 +113,12 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
                                             "loss": p.losses["total"] if p.losses else None}))
 
     try:
+        if not Path(job["input"]).is_file():
+            raise FileNotFoundError(job["input"])
+        if file_sha256(job["input"]) != job["sha256"]:
+            conn.send(("failed", job_id, "the input was replaced after it was queued; the new "
+                                         "version is queued on its own", True))
+            return
         content = load_image(job["input"], max_pixels)
         styles = []
         for ref in job["images"]:
@@ -122,15 +130,22 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         result = engine.run(content, styles, params, progress=progress)
         log = loss_log(result, job_id=job_id, input=job["relpath"], input_sha256=job["sha256"],
                        rule=job["rule"], style=job["style"], style_files=job["images"])
-        # Plot and thumbnails first: once the image and log are in place the job counts as done.
-        plot = write_loss_plot(result.trace, image_path, title=f"{job['relpath']} / {job['style']}")
-        thumbs = write_thumbnails(outbox, job_id, job["sha256"], content,
-                                  [(s.key or ref["path"], s.image) for s, ref in zip(styles, job["images"])],
-                                  result.image)
-        image, log_file = write_result(result.image, log, image_path)
-        preview_path(outbox, job_id).unlink(missing_ok=True)
+        try:
+            # Plot and thumbnails first: once the image and log are in place the job counts as done.
+            plot = write_loss_plot(result.trace, image_path, title=f"{job['relpath']} / {job['style']}")
+            thumbs = write_thumbnails(outbox, job_id, job["sha256"], content,
+                                      [(s.key or ref["path"], s.image) for s, ref in zip(styles, job["images"])],
+                                      result.image)
+            image, log_file = write_result(result.image, log, image_path)
+            preview_path(outbox, job_id).unlink(missing_ok=True)
+        except OSError as e:
+            # Outbox not writable, disk full: the job is fine, the place is not. Not an attempt.
+            conn.send(("failed", job_id, f"cannot write the results to {image_path.parent}: {e}", False, True))
+            return
     except DaemonGone:
         sys.exit(1)
+    except FileNotFoundError:
+        conn.send(("failed", job_id, f"{job['input']}: the input file is gone", True))
     except InputError as e:
         conn.send(("failed", job_id, str(e), True))
     except EngineError as e:

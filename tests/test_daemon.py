@@ -25,7 +25,10 @@ def png(seed=0, size=(48, 36)) -> bytes:
 
 
 def outputs(outbox: Path) -> list[str]:
-    return sorted(p.relative_to(outbox).as_posix() for p in outbox.rglob("*") if p.is_file())
+    """Results and loss logs; not the gallery, loss plots or anything hidden."""
+    return sorted(rel for p in outbox.rglob("*") if p.is_file()
+                  and not (rel := p.relative_to(outbox).as_posix()).startswith(".")
+                  and rel != "index.html" and not rel.endswith(".loss.png"))
 
 
 def jobs(config: Path) -> list[sqlite3.Row]:
@@ -102,7 +105,7 @@ def test_sigkill_mid_job_then_restart_finishes_everything_once(tmp_path, daemons
     wait_for(lambda: all_done(config, 3), 180, what="all jobs done after restart")
     pngs = [p for p in outputs(tmp_path / "outbox") if p.endswith(".png")]
     assert pngs == [f"stripes/p{i}__stripes.png" for i in range(3)]  # none twice
-    assert not [p for p in (tmp_path / "outbox").rglob(".*")]          # no temp files visible
+    assert not list((tmp_path / "outbox").rglob(".nstd-tmp-*"))         # no temp files left
     assert max(r["attempts"] for r in jobs(config)) == 2
     assert d2.stop() == 0
 

@@ -71,7 +71,7 @@ def test_unsafe_or_wrong_weight_files_raise_weights_error(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
         load_vgg19(str(missing))
     pickled = tmp_path / "evil.pth"
-    pickled.write_bytes(pickle.dumps(Exploit()))
+    pickled.write_bytes(pickle.dumps(Exploit(), protocol=2))
     with pytest.raises(WeightsError, match="weights-only"):
         load_vgg19(str(pickled))
     wrong = tmp_path / "wrong.pth"

@@ -1,0 +1,22 @@
+"""The content identity of an input file: its SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+
+def file_sha256(path: Path | str) -> Optional[str]:
+    """The hash of a regular file's bytes; None for a symlink or a file that cannot be read."""
+    path = Path(path)
+    try:
+        if path.is_symlink():
+            return None
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
