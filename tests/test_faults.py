@@ -1,0 +1,219 @@
+"""Nothing lost: crashes, bursts, moving targets and full disks, against the real daemon."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chaos import run_chaos
+from conftest import ROOT, make_content, wait_for, write_config
+
+
+def png(seed=0, size=(40, 30)) -> bytes:
+    """A distinct picture per seed: identical contents would rightly be painted only once."""
+    img = make_content(size, seed)
+    for bit in range(min(12, size[0])):
+        img.putpixel((bit, size[1] - 1), (255, 255, 255) if seed >> bit & 1 else (0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def job_rows(config: Path) -> list[dict]:
+    db = sqlite3.connect(config.parent / ".nstd" / "state.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT jobs.*, inputs.relpath, inputs.sha256 FROM jobs JOIN "
+                                            "inputs ON inputs.id = jobs.input_id ORDER BY jobs.id")]
+    finally:
+        db.close()
+
+
+def until_idle(config: Path, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nstd", "--log-json", "run", "--config", str(config),
+                           "--until-idle"], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
+
+
+def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path):
+    report = run_chaos(tmp_path, inputs=30, kills=20, seed=1234)
+    assert report["final_rc"] == 0
+    assert report["lost"] == 0 and report["left_in_inbox"] == []
+    assert report["done"] + report["failed"] == 30
+    assert report["results"] == report["expected_results"]  # one result per done input, none twice
+    assert report["logs"] == report["done"]
+    assert report["temps"] == [] and report["integrity"] == "ok"
+    assert report["job_states"].get("queued", 0) == report["job_states"].get("running", 0) == 0
+    assert report["input_states"].get("pending", 0) == 0
+
+
+def test_burst_of_500_files_and_a_copied_tree_with_event_overflow(tmp_path):
+    config = write_config(tmp_path, defaults={"size": 16, "iterations": 1},
+                          watch={"settle_seconds": 0.5, "rescan_minutes": 60})
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    tree = tmp_path / "tree"
+    for i in range(30):
+        (tree / f"d{i % 3}" / f"e{i % 2}").mkdir(parents=True, exist_ok=True)
+        (tree / f"d{i % 3}" / f"e{i % 2}" / f"t{i}.png").write_bytes(png(i, (16, 12)))
+    limit = Path("/proc/sys/fs/inotify/max_queued_events")
+    shrink = os.access(limit, os.W_OK)
+    saved = limit.read_text() if shrink else None
+    if shrink:  # a tiny kernel queue for the daemon's inotify instance: the burst must overflow it
+        limit.write_text("64")
+    log = open(tmp_path / "daemon.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "nstd", "--log-json", "run", "--config", str(config)],
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        wait_for(lambda: "scanned inbox" in (tmp_path / "daemon.log").read_text(), 60, what="start-up")
+        if shrink:
+            limit.write_text(saved)
+        data = [png(i, (16, 12)) for i in range(500)]
+        for i, blob in enumerate(data):
+            (inbox / f"b{i:03d}.png").write_bytes(blob)
+        shutil.copytree(tree, inbox / "tree")
+        wait_for(lambda: len(list((tmp_path / "archive").rglob("*.png"))) == 530, 900, interval=1,
+                 what="all 530 inputs archived")
+    finally:
+        if shrink and limit.read_text() != saved:
+            limit.write_text(saved)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        log.close()
+    rows = job_rows(config)
+    assert len(rows) == 530 and all(r["state"] == "done" for r in rows)
+    assert len({r["relpath"] for r in rows}) == 530
+    results = [p for p in (tmp_path / "outbox").glob("stripes/*.png") if not p.name.endswith(".loss.png")]
+    assert len(results) == 530 and not any("__job" in p.name for p in results)
+    if shrink:
+        assert "file event queue overflowed: rescanning" in (tmp_path / "daemon.log").read_text()
+
+
+def _long_job_config(tmp_path, **extra) -> Path:
+    return write_config(tmp_path, defaults={"size": 48, "iterations": 150}, **extra)
+
+
+def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemons):
+    config = _long_job_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "first.png").write_bytes(png(1))
+    d = daemons(config)
+    d.wait_ready()
+    wait_for(lambda: d.saw("job running", input="first.png"), 60, what="the first job to run")
+    (inbox / "second.png").write_bytes(png(2))
+    (inbox / "early.png").write_bytes(png(3))
+    (inbox / "early.png").unlink()  # gone before it settles: never a job
+    wait_for(lambda: d.saw("job queued", input="second.png"), 30, what="second queued")
+    (inbox / "second.png").unlink()
+    report = tmp_path / "failed" / "second.png.error.json"
+    wait_for(report.exists, 120, what="the failure report")
+    assert "gone" in json.loads(report.read_text())["error"]
+    assert not list(inbox.glob("*.error.json"))
+    wait_for(lambda: (tmp_path / "archive" / "first.png").exists(), 60, what="first archived")
+    assert not d.saw("job queued", input="early.png")
+    assert d.proc.poll() is None
+
+
+def test_input_replaced_while_its_job_runs_gets_both_versions_painted(tmp_path, daemons):
+    config = _long_job_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "photo.png").write_bytes(png(1))
+    d = daemons(config)
+    d.wait_ready()
+    wait_for(lambda: d.saw("job running"), 60, what="the job to run")
+    new = png(7, (44, 30))
+    (inbox / ".photo.png.part").write_bytes(new)
+    os.rename(inbox / ".photo.png.part", inbox / "photo.png")
+    wait_for(lambda: len(job_rows(config)) == 2 and all(r["state"] == "done" for r in job_rows(config)), 120,
+             what="both versions painted")
+    wait_for(lambda: (tmp_path / "archive" / "photo.png").exists(), 30, what="archive")
+    assert (tmp_path / "archive" / "photo.png").read_bytes() == new
+    assert not (inbox / "photo.png").exists()
+    results = sorted(p.name for p in (tmp_path / "outbox" / "stripes").glob("*.png") if ".loss" not in p.name)
+    assert results == ["photo__stripes.png", "photo__stripes__job2.png"]
+
+
+def test_inbox_removed_and_recreated_is_watched_again(tmp_path, daemons):
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    d = daemons(config)
+    d.wait_ready()
+    shutil.rmtree(inbox)
+    wait_for(lambda: d.saw("the inbox folder is missing; waiting for it"), 30, what="the daemon to notice")
+    inbox.mkdir()
+    wait_for(lambda: d.saw("the inbox folder is back (or was replaced): watching it again"), 30, what="re-watch")
+    (inbox / "after.png").write_bytes(png())
+    wait_for(lambda: (tmp_path / "archive" / "after.png").exists(), 60, what="the new file processed")
+
+
+def test_unwritable_outbox_and_archive_pause_then_resume(tmp_path, daemons):
+    config = write_config(tmp_path)
+    for folder in ("outbox", "archive"):
+        (tmp_path / folder).mkdir()
+    # Root ignores permission bits, so block the folders nstd needs with plain files instead.
+    (tmp_path / "outbox" / "stripes").write_text("in the way")
+    (tmp_path / "archive" / "sub").write_text("in the way")
+    (tmp_path / "inbox" / "sub").mkdir(parents=True)
+    (tmp_path / "inbox" / "sub" / "a.png").write_bytes(png())
+    d = daemons(config)
+    d.wait_ready()
+    wait_for(lambda: d.saw("cannot write results: pausing the queue"), 60, what="the write failure")
+    (tmp_path / "outbox" / "stripes").unlink()
+    wait_for(lambda: d.saw("job done"), 60, what="the job to resume and finish")
+    wait_for(lambda: d.saw("cannot file the input away; will try again"), 30, what="archive failure")
+    (tmp_path / "archive" / "sub").unlink()
+    wait_for(lambda: (tmp_path / "archive" / "sub" / "a.png").exists(), 30, what="archived after the fix")
+    (row,) = job_rows(config)
+    assert row["state"] == "done" and row["attempts"] == 1  # the blocked writes did not count as attempts
+
+
+def test_full_disk_pauses_and_resumes(tmp_path, daemons):
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(outbox)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        filler = outbox / "filler"
+        with open(filler, "wb", buffering=0) as f:  # fill the disk completely
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        config = write_config(tmp_path)
+        (tmp_path / "inbox").mkdir()
+        (tmp_path / "inbox" / "a.png").write_bytes(png())
+        d = daemons(config)
+        d.wait_ready()
+        wait_for(lambda: d.saw("cannot write results: pausing the queue"), 60, what="the full disk")
+        assert "No space left" in d.saw("cannot write results: pausing the queue")[0]["error"]
+        assert not list(outbox.rglob(".nstd-tmp-*"))
+        filler.unlink()
+        wait_for(lambda: (tmp_path / "archive" / "a.png").exists(), 60, what="resumed")
+        assert (outbox / "stripes" / "a__stripes.png").is_file()
+        d.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(outbox)])
+
+
+def test_stale_temp_files_are_removed_at_start(tmp_path, daemons):
+    config = write_config(tmp_path)
+    stale = tmp_path / "outbox" / "stripes" / ".nstd-tmp-999-abc"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half")
+    d = daemons(config)
+    d.wait_ready()
+    assert not stale.exists() and d.saw("removed stale temp file")
