@@ -27,8 +27,13 @@ def _stylize(args) -> int:
 
 def _check(args) -> int:
     from .config import load_config
+    from .inbox import scan
+    from .rules import rule_warnings
 
     config = load_config(args.config)
+    files = [p.relative_to(config.inbox).as_posix() for p in scan(config.inbox)] if config.inbox.is_dir() else []
+    for warning in rule_warnings(config, files):
+        print(f"warning: {warning}", file=sys.stderr)
     jobs = sum(len(r.jobs) for r in config.rules)
     print(f"{config.path}: OK ({len(config.styles)} styles, {len(config.rules)} rules, {jobs} rule-style "
           f"pairs)\n  inbox {config.inbox}\n  outbox {config.outbox}\n  archive {config.archive}\n"

@@ -29,7 +29,7 @@ from .images import load_image
 from .inbox import InboxWatcher, SettleTracker, is_candidate, scan
 from .jobs import JobState, JobSpec
 from .outbox import confined, move_input, output_path, remove_stale_temps, write_error_json
-from .rules import targets
+from .rules import rule_warnings, targets
 from .store import Store
 from .systemd import Notifier
 from .worker import BOOT_ERROR_EXIT, WorkerProcess
@@ -115,6 +115,8 @@ class Daemon:
             self.log.warning("recovered jobs left running", requeued=requeued, failed=failed)
         self.log.info("nstd starting", version=__version__, config=str(c.path), inbox=str(c.inbox),
                       outbox=str(c.outbox), pid=os.getpid(), until_idle=self.until_idle)
+        for warning in rule_warnings(c, []):
+            self.log.warning("config warning", warning=warning)
         self._start_watcher()
         self._start_worker(wait=True)
         self._rescan("start-up")

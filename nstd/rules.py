@@ -35,3 +35,22 @@ def targets(config: Config, relpath: str) -> tuple[JobSpec, ...]:
         if _matches(relpath, rule.patterns):
             return rule.jobs
     return ()
+
+
+CATCH_ALL = {"**", "**/*", "*/**", "**/**"}
+
+
+def rule_warnings(config: Config, inbox_paths: list[str]) -> list[str]:
+    """Rules that can never match (after a catch-all) or match nothing in the inbox right now."""
+    warnings = []
+    caught_by = None
+    for i, rule in enumerate(config.rules):
+        if caught_by is not None:
+            warnings.append(f"rules.{i}: never used: rules.{caught_by} before it matches every path")
+            continue
+        if CATCH_ALL & set(rule.patterns):
+            caught_by = i
+        elif inbox_paths and not any(_matches(p, rule.patterns) for p in inbox_paths):
+            warnings.append(f"rules.{i}: matches none of the {len(inbox_paths)} files now in the inbox "
+                            f"({', '.join(rule.patterns)})")
+    return warnings

@@ -48,3 +48,24 @@ def test_transient_names(path):
 @pytest.mark.parametrize("path", ["photo.jpg", "a/b/photo 1.png", "ünïcode.jpg"])
 def test_ordinary_names_are_not_transient(path):
     assert not is_transient(path)
+
+
+def test_rules_that_can_never_match_or_match_nothing_now_are_warned_about(tmp_path):
+    (tmp_path / "styles").mkdir()
+    make_style().save(tmp_path / "styles" / "a.png")
+    (tmp_path / "c.yaml").write_text("""\
+inbox: in
+outbox: out
+styles: {a: styles/a.png}
+rules:
+  - {match: "portraits/*", style: a}
+  - {match: "**/*", style: a}
+  - {match: "late/*", style: a}
+""")
+    from nstd.rules import rule_warnings
+    config = load_config(tmp_path / "c.yaml")
+    assert rule_warnings(config, ["x.jpg"]) == [
+        "rules.0: matches none of the 1 files now in the inbox (portraits/*)",
+        "rules.2: never used: rules.1 before it matches every path",
+    ]
+    assert rule_warnings(config, ["portraits/me.jpg"]) == ["rules.2: never used: rules.1 before it matches every path"]
