@@ -463,6 +463,7 @@ class Daemon:
                 if src.exists() and not ours:
                     # Replaced while queued: the new content is an input of its own; leave it be.
                     self.store.close_input(inp.id, "superseded", str(src))
+                    self.tracker.observe(str(src), now)  # the new content, if not already queued
                     self.log.info("input replaced while queued: the new version is processed separately",
                                   input=inp.relpath)
                 elif failures:

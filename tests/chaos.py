@@ -9,7 +9,6 @@ worker outlived its daemon.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -20,17 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, make_content, pid_alive, wait_for, write_config
+from conftest import ROOT, pid_alive, png, wait_for, write_config
 
 
-def _png(seed: int) -> bytes:
-    """A distinct picture per seed (identical ones would rightly be painted once)."""
-    img = make_content((40, 30), seed)
-    for bit in range(16):  # the seed's bits as a row of black and white pixels
-        img.putpixel((bit, 29), (255, 255, 255) if seed >> bit & 1 else (0, 0, 0))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _start(config: Path, log) -> subprocess.Popen:
@@ -61,7 +52,7 @@ def run_chaos(folder: Path, inputs: int, kills: int, seed: int, max_wait: float 
     names = []
     for i in range(inputs):
         rel = f"sub/in{i:04d}.png" if i % 3 == 0 else f"in{i:04d}.png"
-        (inbox / rel).write_bytes(_png(i))
+        (inbox / rel).write_bytes(png(i, (40, 30)))
         names.append(rel)
     log_path = folder / "chaos.log"
     start = time.monotonic()

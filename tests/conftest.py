@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -37,6 +39,16 @@ def make_content(size=(48, 36), seed=0) -> Image.Image:
     d.rectangle([6, h // 3, 22, h * 2 // 3 + 4], fill=(200, 80 + seed * 30 % 100, 60))
     d.polygon([(4, h // 3), (14, h // 6), (24, h // 3)], fill=(120, 30, 30))
     return img
+
+
+def png(seed: int = 0, size=(48, 36)) -> bytes:
+    """A distinct picture per seed, as PNG bytes: identical contents would rightly be painted once."""
+    img = make_content(size, seed)
+    for bit in range(min(16, size[0])):  # the seed's bits as a row of black and white pixels
+        img.putpixel((bit, size[1] - 1), (255, 255, 255) if seed >> bit & 1 else (0, 0, 0))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def make_style(size=(48, 48)) -> Image.Image:
@@ -81,6 +93,17 @@ def write_config(folder: Path, extra: str = "", defaults: dict = TINY, rules: st
     path = folder / "config.yaml"
     path.write_text(text)
     return path
+
+
+def job_rows(config: Path) -> list[dict]:
+    """Every job with its input's relpath and hash, straight from the daemon's state file."""
+    db = sqlite3.connect(config.parent / ".nstd" / "state.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT jobs.*, inputs.relpath, inputs.sha256 FROM jobs JOIN "
+                                            "inputs ON inputs.id = jobs.input_id ORDER BY jobs.id")]
+    finally:
+        db.close()
 
 
 class DaemonProcess:
@@ -136,6 +159,21 @@ def pid_alive(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture
+def daemon_with(tmp_path, daemons):
+    """daemon_with(files, **write_config kwargs): a config, an inbox holding files, a started daemon."""
+    def start(files: dict[str, bytes], **config_kw):
+        config = write_config(tmp_path, **config_kw)
+        for rel, data in files.items():
+            (tmp_path / "inbox" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / "inbox" / rel).write_bytes(data)
+        (tmp_path / "inbox").mkdir(exist_ok=True)
+        d = daemons(config)
+        d.wait_ready()
+        return config, d
+    return start
 
 
 @pytest.fixture

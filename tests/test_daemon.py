@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from conftest import ROOT, make_content, pid_alive, wait_for, write_config
+from conftest import ROOT, job_rows, pid_alive, png, wait_for, write_config
 
 
-def png(seed=0, size=(48, 36)) -> bytes:
-    buf = io.BytesIO()
-    make_content(size, seed).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def outputs(outbox: Path) -> list[str]:
@@ -31,18 +24,8 @@ def outputs(outbox: Path) -> list[str]:
                   and rel != "index.html" and not rel.endswith(".loss.png"))
 
 
-def jobs(config: Path) -> list[sqlite3.Row]:
-    db = sqlite3.connect(config.parent / ".nstd" / "state.sqlite")
-    db.row_factory = sqlite3.Row
-    try:
-        return db.execute("SELECT jobs.*, inputs.relpath, inputs.sha256 FROM jobs "
-                          "JOIN inputs ON inputs.id = jobs.input_id ORDER BY jobs.id").fetchall()
-    finally:
-        db.close()
-
-
 def all_done(config: Path, n: int):
-    rows = jobs(config)
+    rows = job_rows(config)
     return len(rows) == n and all(r["state"] == "done" for r in rows)
 
 
@@ -72,7 +55,7 @@ def test_files_of_every_arrival_kind_end_as_expected(tmp_path, daemons):
     assert outputs(tmp_path / "outbox") == sorted(f"stripes/{s}__stripes.{e}" for s in stems for e in ("json", "png"))
     assert sorted(p.name for p in inbox.rglob("*") if p.is_file()) == [".hidden.png", "upload.png.part"]
     assert (tmp_path / "archive" / "sub" / "deeper" / "nested.png").is_file()
-    slow_row = [r for r in jobs(config) if r["relpath"] == "slow.png"][0]
+    slow_row = [r for r in job_rows(config) if r["relpath"] == "slow.png"][0]
     assert slow_row["sha256"] == hashlib.sha256(slow).hexdigest()  # taken only once complete
     log = json.loads((tmp_path / "outbox" / "stripes" / "slow__stripes.json").read_text())
     assert log["job_id"] == slow_row["id"] and log["input"] == "slow.png" and log["trace"]
@@ -98,7 +81,7 @@ def test_sigkill_mid_job_then_restart_finishes_everything_once(tmp_path, daemons
     d.proc.kill()                                              # SIGKILL: no clean-up at all
     d.proc.wait()
     wait_for(lambda: not pid_alive(worker), 10, what="the orphaned worker to exit")
-    assert any(r["state"] == "running" for r in jobs(config))
+    assert any(r["state"] == "running" for r in job_rows(config))
     d2 = daemons(config)
     d2.wait_ready()
     assert d2.saw("recovered jobs left running")
@@ -106,23 +89,19 @@ def test_sigkill_mid_job_then_restart_finishes_everything_once(tmp_path, daemons
     pngs = [p for p in outputs(tmp_path / "outbox") if p.endswith(".png")]
     assert pngs == [f"stripes/p{i}__stripes.png" for i in range(3)]  # none twice
     assert not list((tmp_path / "outbox").rglob(".nstd-tmp-*"))         # no temp files left
-    assert max(r["attempts"] for r in jobs(config)) == 2
+    assert max(r["attempts"] for r in job_rows(config)) == 2
     assert d2.stop() == 0
 
 
-def test_sigterm_requeues_the_running_job_and_exits_zero(tmp_path, daemons):
-    config = write_config(tmp_path, defaults={"size": 48, "iterations": 2000},
-                          extra="worker:\n  grace_seconds: 0.5\n")
-    (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "a.png").write_bytes(png())
-    d = daemons(config)
-    d.wait_ready()
+def test_sigterm_requeues_the_running_job_and_exits_zero(tmp_path, daemon_with):
+    config, d = daemon_with({"a.png": png()}, defaults={"size": 48, "iterations": 2000},
+                            extra="worker:\n  grace_seconds: 0.5\n")
     wait_for(lambda: d.saw("job running"), 60, what="the job to start")
     worker = d.worker_pid()
     d.signal(signal.SIGTERM)
     assert d.proc.wait(30) == 0
     wait_for(lambda: not pid_alive(worker), 10, what="the worker to exit")
-    (row,) = jobs(config)
+    (row,) = job_rows(config)
     assert (row["state"], row["attempts"]) == ("queued", 0)   # a stop is not a failed attempt
     assert (tmp_path / "inbox" / "a.png").exists()
 
@@ -153,17 +132,13 @@ def test_a_bad_config_is_refused_with_the_key(tmp_path):
     assert r.returncode == 2 and "wacth: unknown key" in r.stderr
 
 
-def test_killed_worker_is_restarted_and_the_job_retried(tmp_path, daemons):
-    config = write_config(tmp_path, defaults={"size": 48, "iterations": 300})
-    (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "a.png").write_bytes(png())
-    d = daemons(config)
-    d.wait_ready()
+def test_killed_worker_is_restarted_and_the_job_retried(tmp_path, daemon_with):
+    config, d = daemon_with({"a.png": png()}, defaults={"size": 48, "iterations": 300})
     wait_for(lambda: d.saw("job running"), 60, what="the job to start")
     os.kill(d.worker_pid(), signal.SIGKILL)
     wait_for(lambda: d.saw("worker died"), 30, what="the daemon to notice")
     wait_for(lambda: all_done(config, 1), 120, what="the retried job to finish")
-    assert len(d.saw("worker ready")) == 2 and jobs(config)[0]["attempts"] == 2
+    assert len(d.saw("worker ready")) == 2 and job_rows(config)[0]["attempts"] == 2
 
 
 def test_bad_inputs_and_symlinks_are_quarantined_with_a_reason(tmp_path, daemons):

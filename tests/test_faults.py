@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from chaos import run_chaos
-from conftest import ROOT, make_content, wait_for, write_config
+from conftest import ROOT, job_rows, png, wait_for, write_config
 
 
-def png(seed=0, size=(40, 30)) -> bytes:
-    """A distinct picture per seed: identical contents would rightly be painted only once."""
-    img = make_content(size, seed)
-    for bit in range(min(12, size[0])):
-        img.putpixel((bit, size[1] - 1), (255, 255, 255) if seed >> bit & 1 else (0, 0, 0))
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def job_rows(config: Path) -> list[dict]:
-    db = sqlite3.connect(config.parent / ".nstd" / "state.sqlite")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT jobs.*, inputs.relpath, inputs.sha256 FROM jobs JOIN "
-                                            "inputs ON inputs.id = jobs.input_id ORDER BY jobs.id")]
-    finally:
-        db.close()
-
-
-def until_idle(config: Path, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nstd", "--log-json", "run", "--config", str(config),
-                           "--until-idle"], capture_output=True, text=True, cwd=ROOT, timeout=timeout)
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path):
@@ -98,17 +72,12 @@ def test_burst_of_500_files_and_a_copied_tree_with_event_overflow(tmp_path):
         assert "file event queue overflowed: rescanning" in (tmp_path / "daemon.log").read_text()
 
 
-def _long_job_config(tmp_path, **extra) -> Path:
-    return write_config(tmp_path, defaults={"size": 48, "iterations": 150}, **extra)
+LONG_JOB = {"size": 48, "iterations": 150}
 
 
-def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemons):
-    config = _long_job_config(tmp_path)
+def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemon_with):
+    config, d = daemon_with({"first.png": png(1)}, defaults=LONG_JOB)
     inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "first.png").write_bytes(png(1))
-    d = daemons(config)
-    d.wait_ready()
     wait_for(lambda: d.saw("job running", input="first.png"), 60, what="the first job to run")
     (inbox / "second.png").write_bytes(png(2))
     (inbox / "early.png").write_bytes(png(3))
@@ -124,13 +93,9 @@ def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemo
     assert d.proc.poll() is None
 
 
-def test_input_replaced_while_its_job_runs_gets_both_versions_painted(tmp_path, daemons):
-    config = _long_job_config(tmp_path)
+def test_input_replaced_while_its_job_runs_gets_both_versions_painted(tmp_path, daemon_with):
+    config, d = daemon_with({"photo.png": png(1)}, defaults=LONG_JOB)
     inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    (inbox / "photo.png").write_bytes(png(1))
-    d = daemons(config)
-    d.wait_ready()
     wait_for(lambda: d.saw("job running"), 60, what="the job to run")
     new = png(7, (44, 30))
     (inbox / ".photo.png.part").write_bytes(new)
@@ -144,12 +109,9 @@ def test_input_replaced_while_its_job_runs_gets_both_versions_painted(tmp_path, 
     assert results == ["photo__stripes.png", "photo__stripes__job2.png"]
 
 
-def test_inbox_removed_and_recreated_is_watched_again(tmp_path, daemons):
-    config = write_config(tmp_path)
+def test_inbox_removed_and_recreated_is_watched_again(tmp_path, daemon_with):
+    _, d = daemon_with({})
     inbox = tmp_path / "inbox"
-    inbox.mkdir()
-    d = daemons(config)
-    d.wait_ready()
     shutil.rmtree(inbox)
     wait_for(lambda: d.saw("the inbox folder is missing; waiting for it"), 30, what="the daemon to notice")
     inbox.mkdir()

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from conftest import ROOT, make_content, wait_for, write_config
+from conftest import ROOT, png, wait_for, write_config
 
 
-def png(seed=0, size=(48, 36)) -> bytes:
-    buf = io.BytesIO()
-    make_content(size, seed).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 class Links(HTMLParser):
@@ -154,13 +147,9 @@ def test_a_browser_shows_every_image_and_fetches_nothing_outside(processed, tmp_
         driver.quit()
 
 
-def test_running_job_shows_progress_and_a_preview(tmp_path, daemons):
-    config = write_config(tmp_path, defaults={"size": 48, "iterations": 600},
-                          extra="worker:\n  preview_every: 5\n")
-    (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "slowpoke.png").write_bytes(png())
-    d = daemons(config)
-    d.wait_ready()
+def test_running_job_shows_progress_and_a_preview(tmp_path, daemon_with):
+    config, d = daemon_with({"slowpoke.png": png()}, defaults={"size": 48, "iterations": 600},
+                            extra="worker:\n  preview_every: 5\n")
     outbox = tmp_path / "outbox"
     wait_for(lambda: (outbox / ".nstd" / "previews" / "job1.jpg").exists(), 60, what="a preview")
     # The page is rewritten on each state change and every 15 s while a job runs.
