@@ -110,7 +110,7 @@ class Daemon:
         for folder in (c.outbox, c.archive, c.failed):
             for p in remove_stale_temps(folder):
                 self.log.info("removed stale temp file", path=str(p))
-        requeued, failed = self.store.requeue_orphans(c.worker.max_attempts)
+        requeued, failed = self.store.requeue_orphans()
         if requeued or failed:
             self.log.warning("recovered jobs left running", requeued=requeued, failed=failed)
         self.log.info("nstd starting", version=__version__, config=str(c.path), inbox=str(c.inbox),

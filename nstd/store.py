@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     spec TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'queued',
     attempts INTEGER NOT NULL DEFAULT 0,
+    interruptions INTEGER NOT NULL DEFAULT 0,
     error TEXT,
     outputs TEXT,
     progress TEXT,
@@ -57,6 +58,8 @@ CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
 CREATE INDEX IF NOT EXISTS jobs_input ON jobs (input_id);
 CREATE INDEX IF NOT EXISTS inputs_state ON inputs (state);
 """
+
+MAX_INTERRUPTIONS = 10
 
 # Input states: 'pending' while any of its jobs is open, then where the file went.
 INPUT_OPEN = "pending"
@@ -183,16 +186,22 @@ class Store:
         return input_id, new, skipped
 
     # -- the job life cycle ---------------------------------------------------------------
-    def requeue_orphans(self, max_attempts: int) -> tuple[int, int]:
-        """Jobs left running by a crash go back to the queue, or fail if they used their attempts."""
+    def requeue_orphans(self) -> tuple[int, int]:
+        """Jobs left running when the daemon died go back to the queue.
+
+        The daemon's death (kill -9, reboot, power) is not the job's fault, so the attempt is given
+        back; only a job present at MAX_INTERRUPTIONS such deaths is suspected and failed, so that
+        a job that somehow takes the daemon down cannot loop forever.
+        """
         now = time.time()
         with self._tx():
+            self.db.execute("UPDATE jobs SET interruptions=interruptions+1 WHERE state='running'")
             failed = self.db.execute(
-                "UPDATE jobs SET state='failed', finished=?, updated=?, error=COALESCE(error, '') || "
-                "'interrupted on each of its attempts (the worker or daemon died while running it)' "
-                "WHERE state='running' AND attempts>=?", (now, now, max_attempts)).rowcount
-            requeued = self.db.execute("UPDATE jobs SET state='queued', updated=?, progress=NULL "
-                                       "WHERE state='running'", (now,)).rowcount
+                "UPDATE jobs SET state='failed', finished=?, updated=?, error=? "
+                "WHERE state='running' AND interruptions>=?",
+                (now, now, f"the daemon died {MAX_INTERRUPTIONS} times while running it", MAX_INTERRUPTIONS)).rowcount
+            requeued = self.db.execute("UPDATE jobs SET state='queued', attempts=MAX(attempts-1, 0), "
+                                       "updated=?, progress=NULL WHERE state='running'", (now,)).rowcount
         return requeued, failed
 
     def claim_next(self) -> Optional[Job]:

@@ -101,7 +101,10 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         if os.getppid() != parent_pid:
             raise DaemonGone()
         if preview_every and p.done % preview_every == 0 and p.snapshot:
-            write_jpeg(p.snapshot(), preview_path(outbox, job_id), side=512)
+            try:
+                write_jpeg(p.snapshot(), preview_path(outbox, job_id), side=512)
+            except OSError:
+                pass  # a preview is a courtesy; a full disk shows up when the result is written
         now = time.monotonic()
         if now - last_sent[0] >= 1.0 or p.done == p.total:
             last_sent[0] = now
@@ -122,9 +125,10 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         content = load_image(job["input"], max_pixels)
         styles = []
         for ref in job["images"]:
-            st = os.stat(ref["path"]) if os.path.exists(ref["path"]) else None
-            key = f"{ref['path']}:{st.st_size}:{st.st_mtime_ns}" if st else None
-            styles.append(StyleImage(load_image(ref["path"], max_pixels), ref["weight"], key))
+            style_image = load_image(ref["path"], max_pixels)
+            st = os.stat(ref["path"])
+            # Path, size and mtime: an edited style image gets its Gram targets computed afresh.
+            styles.append(StyleImage(style_image, ref["weight"], f"{ref['path']}:{st.st_size}:{st.st_mtime_ns}"))
         params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v
                                    for k, v in job["params"].items()})
         result = engine.run(content, styles, params, progress=progress)
@@ -134,7 +138,7 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
             plot = write_loss_plot(result.trace, image_path, title=f"{job['relpath']} / {job['style']}")
             thumbs = write_thumbnails(outbox, job_id, job["sha256"], content,
-                                      [(s.key or ref["path"], s.image) for s, ref in zip(styles, job["images"])],
+                                      [(s.key, s.image) for s in styles],
                                       result.image)
             image, log_file = write_result(result.image, log, image_path)
             preview_path(outbox, job_id).unlink(missing_ok=True)

@@ -109,11 +109,11 @@ def job_rows(config: Path) -> list[dict]:
 class DaemonProcess:
     """`nstd run` as a real child process, its log in a file; torn down with its worker."""
 
-    def __init__(self, config: Path, *args: str):
+    def __init__(self, config: Path, *args: str, env: dict | None = None):
         self.config = config
         self.log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
         self.log_file = open(self.log_path, "w")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "nstd", "--log-json", "run", "--config",
                                       str(config), *args], stdout=self.log_file, stderr=subprocess.STDOUT,
                                      env=env, cwd=ROOT)
@@ -181,8 +181,8 @@ def daemons():
     """Start daemons with daemons(config); every one (and its worker) is gone after the test."""
     started: list[DaemonProcess] = []
 
-    def start(config: Path, *args: str) -> DaemonProcess:
-        d = DaemonProcess(config, *args)
+    def start(config: Path, *args: str, env: dict | None = None) -> DaemonProcess:
+        d = DaemonProcess(config, *args, env=env)
         started.append(d)
         return d
 

@@ -89,7 +89,8 @@ def test_sigkill_mid_job_then_restart_finishes_everything_once(tmp_path, daemons
     pngs = [p for p in outputs(tmp_path / "outbox") if p.endswith(".png")]
     assert pngs == [f"stripes/p{i}__stripes.png" for i in range(3)]  # none twice
     assert not list((tmp_path / "outbox").rglob(".nstd-tmp-*"))         # no temp files left
-    assert max(r["attempts"] for r in job_rows(config)) == 2
+    assert max(r["attempts"] for r in job_rows(config)) == 1  # the daemon's death is not the job's fault
+    assert max(r["interruptions"] for r in job_rows(config)) == 1
     assert d2.stop() == 0
 
 
@@ -169,3 +170,30 @@ def test_a_second_daemon_on_the_same_state_refuses(tmp_path, daemons):
     r = subprocess.run([sys.executable, "-m", "nstd", "run", "--config", str(config)], capture_output=True,
                        text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 4 and "another nstd daemon" in r.stderr
+
+
+def test_sd_notify_ready_status_watchdog_and_stopping(tmp_path, daemons):
+    import socket
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(0.5)
+    d = daemons(write_config(tmp_path), env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "900000"})
+    messages: list[str] = []
+
+    def received(text):
+        try:
+            messages.append(sock.recv(4096).decode())
+        except socket.timeout:
+            pass
+        return any(text in m for m in messages)
+
+    try:
+        wait_for(lambda: received("READY=1"), 60, interval=0, what="READY=1")
+        wait_for(lambda: received("WATCHDOG=1"), 10, interval=0, what="a watchdog ping")
+        assert any("STATUS=" in m and "queued" in m for m in messages)
+        d.signal(signal.SIGTERM)
+        wait_for(lambda: received("STOPPING=1"), 30, interval=0, what="STOPPING=1")
+        assert d.proc.wait(30) == 0
+    finally:
+        sock.close()

@@ -160,3 +160,12 @@ def test_progress_callback_sees_every_iteration(engine):
                progress=seen.append)
     assert [p.done for p in seen] == [1, 2, 3, 4, 5]
     assert seen[-1].fraction == 1.0 and seen[1].losses is not None and seen[2].losses is None
+
+
+def test_style_scale_sets_the_style_image_size(engine):
+    engine._style_cache.clear()
+    for scale in (1.0, 2.0):
+        engine.run(make_content(), [StyleImage(make_style((60, 40)), key="s")],
+                   TransferParams(size=32, iterations=1, style_scale=scale))
+    sizes = sorted(key[1] for key in engine._style_cache)
+    assert sizes == [(32, 21), (64, 43)]  # the style's longest side is scale x the output's (32)

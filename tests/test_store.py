@@ -62,15 +62,17 @@ def test_claims_are_atomic_across_connections(tmp_path):
     first.close()
 
 
-def test_orphans_are_requeued_until_out_of_attempts(store):
-    store.add_input("a.jpg", "/in/a.jpg", "h", 1, [job()])
-    for attempt in (1, 2):
+def test_orphans_of_a_dead_daemon_are_requeued_without_using_an_attempt(store):
+    from nstd.store import MAX_INTERRUPTIONS
+    _, (jid,), _ = store.add_input("a.jpg", "/in/a.jpg", "h", 1, [job()])
+    for _ in range(MAX_INTERRUPTIONS - 1):
         store.claim_next()
-        assert store.requeue_orphans(max_attempts=3) == (1, 0)
+        assert store.requeue_orphans() == (1, 0)
+        assert store.job(jid).attempts == 0
     store.claim_next()
-    assert store.requeue_orphans(max_attempts=3) == (0, 1)
+    assert store.requeue_orphans() == (0, 1)
     (failed,) = store.jobs_in(JobState.FAILED)
-    assert "interrupted" in failed.error
+    assert f"died {MAX_INTERRUPTIONS} times" in failed.error
 
 
 def test_fail_retries_then_gives_up_and_retry_command_reopens(store):

@@ -49,12 +49,8 @@ def test_no_weight_gradients_are_computed():
 
 def test_user_weights_file_in_torchvision_layout(tmp_path):
     caffe = load_caffe()
-    state = {}
-    for i, idx in enumerate(TORCHVISION_CONV_INDEX):
-        state[f"features.{idx}.weight"] = caffe.weights[i].detach().clone()
-        state[f"features.{idx}.bias"] = caffe.biases[i].detach().clone()
     path = tmp_path / "mine.pth"
-    torch.save(state, path)
+    _torchvision_layout(path)
     net = load_vgg19(str(path))
     assert net.source == f"file:{path}" and not net.caffe_input
     assert torch.equal(net.weights[3], caffe.weights[3])
@@ -78,3 +74,30 @@ def test_unsafe_or_wrong_weight_files_raise_weights_error(tmp_path):
     torch.save({"features.0.weight": torch.zeros(8, 3, 3, 3), "features.0.bias": torch.zeros(8)}, wrong)
     with pytest.raises(WeightsError, match="features.0.weight"):
         load_vgg19(str(wrong))
+
+
+def _torchvision_layout(path):
+    caffe = load_caffe()
+    torch.save({f"features.{idx}.{kind}": (caffe.weights if kind == "weight" else caffe.biases)[i].detach().clone()
+                for i, idx in enumerate(TORCHVISION_CONV_INDEX) for kind in ("weight", "bias")}, path)
+
+
+def test_torchvision_weights_offline_and_uncached_fail_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    # A dead proxy makes "offline" certain here, whatever network the machine has.
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    with pytest.raises(WeightsError, match="not cached .* could not be downloaded"):
+        load_vgg19("torchvision")
+
+
+def test_torchvision_weights_load_from_the_torch_cache(tmp_path, monkeypatch):
+    from nstd.engine.vgg import TORCHVISION_FILE
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    _torchvision_layout(cache / TORCHVISION_FILE)
+    net = load_vgg19("torchvision")
+    assert net.source.startswith("torchvision:") and not net.caffe_input
