@@ -97,7 +97,8 @@ def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemo
 def test_input_replaced_while_its_job_runs_gets_both_versions_painted(tmp_path, daemon_with):
     config, d = daemon_with({"photo.png": png(1)}, defaults=LONG_JOB)
     inbox = tmp_path / "inbox"
-    wait_for(lambda: d.saw("job running"), 60, what="the job to run")
+    # Progress means the worker has read and hashed the first version and is painting it.
+    wait_for(lambda: job_rows(config) and job_rows(config)[0]["progress"], 60, what="the job to be painting")
     new = png(7, (44, 30))
     (inbox / ".photo.png.part").write_bytes(new)
     os.rename(inbox / ".photo.png.part", inbox / "photo.png")
