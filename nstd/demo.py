@@ -10,6 +10,8 @@ from typing import Optional
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from .images import load_image
+
 DEMO_CONFIG = """\
 # Written by `nstd demo`. Relative paths are resolved against this file's folder.
 inbox: ./inbox
@@ -86,7 +88,7 @@ def make_workspace(root: Path, contents: list[Path], style: Optional[Path], size
     config = root / "config.yaml"
     config.write_text(DEMO_CONFIG.format(style_name=style_name, size=size, iterations=iterations))
     # Written to a temp name and renamed, as a careful uploader would; one goes in a subfolder.
-    samples = [(p.name, Image.open(p)) for p in contents] or \
+    samples = [(p.name, load_image(p)) for p in contents] or \
               [(f"scene{i}.jpg", paint_scene(i)) for i in range(3)]
     for i, (name, img) in enumerate(samples):
         folder = inbox / "friends" if i == len(samples) - 1 else inbox

@@ -27,7 +27,8 @@ def add_param_flags(parser: argparse.ArgumentParser) -> None:
 def _add_flag(group, f: ParamField) -> None:
     flag = "--" + f.name.replace("_", "-")
     tp = _unwrap_optional(f.type)
-    kw: dict = {"dest": f.name, "default": None, "help": f"{f.help} (default: {f.default})"}
+    shown = "" if f.default is None else f" (default: {f.default})"
+    kw: dict = {"dest": f.name, "default": None, "help": f.help + shown}
     origin = typing.get_origin(tp)
     if tp is bool:
         kw["action"] = argparse.BooleanOptionalAction
