@@ -11,6 +11,7 @@ from typing import Optional
 from PIL import Image, ImageDraw, ImageFilter
 
 from .images import load_image
+from .outbox import safe_component
 
 DEMO_CONFIG = """\
 # Written by `nstd demo`. Relative paths are resolved against this file's folder.
@@ -20,10 +21,10 @@ archive: ./archive
 failed: ./failed
 state: ./state/nstd.sqlite
 styles:
-  strokes: ./styles/{style_name}
+  {style_key}: ./styles/{style_name}
 rules:
   - match: "**/*"
-    style: strokes
+    style: {style_key}
 defaults:
   size: {size}
   iterations: {iterations}
@@ -86,7 +87,9 @@ def make_workspace(root: Path, contents: list[Path], style: Optional[Path], size
         style_name = "strokes.png"
         paint_strokes().save(root / "styles" / style_name)
     config = root / "config.yaml"
-    config.write_text(DEMO_CONFIG.format(style_name=style_name, size=size, iterations=iterations))
+    style_key = safe_component(Path(style_name).stem).lower()
+    config.write_text(DEMO_CONFIG.format(style_key=style_key, style_name=style_name, size=size,
+                                         iterations=iterations))
     # Written to a temp name and renamed, as a careful uploader would; one goes in a subfolder.
     samples = [(p.name, load_image(p)) for p in contents] or \
               [(f"scene{i}.jpg", paint_scene(i)) for i in range(3)]
