@@ -45,9 +45,9 @@ def _add_flag(group, f: ParamField) -> None:
 
 
 def params_from_args(args: argparse.Namespace) -> tuple[TransferParams, EngineOptions]:
-    given = {f.name: getattr(args, f.name) for f in param_fields()
-             if getattr(args, f.name, None) is not None}
-    transfer = {k: (tuple(v) if isinstance(v, list) else v) for k, v in given.items()
-                if k in TransferParams.__dataclass_fields__}
-    engine = {k: v for k, v in given.items() if k in EngineOptions.__dataclass_fields__}
-    return params_from(args.preset, **transfer), EngineOptions(**engine)
+    given: dict[type, dict] = {TransferParams: {}, EngineOptions: {}}
+    for f in param_fields():
+        value = getattr(args, f.name, None)
+        if value is not None:
+            given[f.owner][f.name] = tuple(value) if isinstance(value, list) else value
+    return params_from(args.preset, **given[TransferParams]), EngineOptions(**given[EngineOptions])
