@@ -84,7 +84,8 @@ def main() -> None:
     params = TransferParams(size=args.size, iterations=args.iterations, scales=1, log_every=args.iterations)
     dims = output_dims(*content_img.size, params)
     print(f"images: {args.content.name} -> {dims[0]}x{dims[1]}, style {args.style.name}; "
-          f"device {engine.device}; torch threads {torch.get_num_threads()}")
+          f"device {engine.device}; torch threads {torch.get_num_threads()}; "
+          f"VGG-19 ({engine.net.source}) loaded in {engine.load_seconds:.2f} s")
 
     floor = floor_seconds(engine, dims, args.iterations)
     engine.run(content_img, [StyleImage(style_img)], params.replace(iterations=2))  # warm-up

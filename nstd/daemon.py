@@ -24,7 +24,7 @@ from . import __version__, logs
 from .config import Config, load_config
 from .errors import ConfigError, InputError, WorkerStartError
 from .gallery import REFRESH_SECONDS, write_gallery
-from .fileids import file_sha256
+from .fileids import file_sha256, file_stamp
 from .images import load_image
 from .inbox import InboxWatcher, SettleTracker, is_candidate, scan
 from .jobs import JobState, JobSpec
@@ -45,16 +45,8 @@ def job_key(sha256: str, spec: JobSpec) -> str:
     """Same content + same style images + same parameters + same output type = the same job."""
     identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext,
                 "params": spec.params.as_dict(),
-                "images": [[r.path, r.weight, _file_stamp(r.path)] for r in spec.images]}
+                "images": [[r.path, r.weight, file_stamp(r.path)] for r in spec.images]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()
-
-
-def _file_stamp(path: str) -> list:
-    try:
-        st = os.stat(path)
-        return [st.st_size, st.st_mtime_ns]
-    except OSError:
-        return [None, None]
 
 
 def _engine_options(config: Config) -> dict:

@@ -1,8 +1,9 @@
-"""The content identity of an input file: its SHA-256."""
+"""File identities: an input's content hash, and a style image's cheap size+mtime stamp."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -20,3 +21,12 @@ def file_sha256(path: Path | str) -> Optional[str]:
         return digest.hexdigest()
     except OSError:
         return None
+
+
+def file_stamp(path: Path | str) -> str:
+    """Size and mtime: enough to notice an edited style image without hashing it every time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"

@@ -79,7 +79,7 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
 
     from .engine import EngineError, StyleImage, TransferParams
     from .errors import InputError
-    from .fileids import file_sha256
+    from .fileids import file_sha256, file_stamp
     from .gallery import preview_path, write_jpeg, write_thumbnails
     from .images import load_image
     from .lossplot import write_loss_plot
@@ -125,10 +125,9 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         content = load_image(job["input"], max_pixels)
         styles = []
         for ref in job["images"]:
-            style_image = load_image(ref["path"], max_pixels)
-            st = os.stat(ref["path"])
             # Path, size and mtime: an edited style image gets its Gram targets computed afresh.
-            styles.append(StyleImage(style_image, ref["weight"], f"{ref['path']}:{st.st_size}:{st.st_mtime_ns}"))
+            key = f"{ref['path']}:{file_stamp(ref['path'])}"
+            styles.append(StyleImage(load_image(ref["path"], max_pixels), ref["weight"], key))
         params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v
                                    for k, v in job["params"].items()})
         result = engine.run(content, styles, params, progress=progress)
