@@ -27,11 +27,11 @@ def _stylize(args) -> int:
 
 def _check(args) -> int:
     from .config import load_config
-    from .inbox import scan
     from .rules import rule_warnings
+    from .walker import FILE, walk
 
     config = load_config(args.config)
-    files = [p.relative_to(config.inbox).as_posix() for p in scan(config.inbox)] if config.inbox.is_dir() else []
+    files = [e.rel for e in walk(config.inbox) if e.kind == FILE] if config.inbox.is_dir() else []
     for warning in rule_warnings(config, files):
         print(f"warning: {warning}", file=sys.stderr)
     jobs = sum(len(r.jobs) for r in config.rules)

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .engine import EngineError, EngineOptions, TransferParams, params_from
 from .engine.params import PRESETS
-from .errors import ConfigError
+from .errors import ConfigError, InputError
+from .images import image_size
 from .jobs import JobSpec, StyleRef, param_fields
 
 
@@ -67,6 +68,7 @@ class WatchModel(_Strict):
     poll_seconds: float = Field(1.0, gt=0)
     rescan_minutes: float = Field(10.0, gt=0)
     decode_retries: int = Field(3, ge=0)
+    max_file_mb: float = Field(1000, gt=0, description="larger files are refused before they are read")
 
 
 class WorkerModel(EngineModel):
@@ -74,6 +76,10 @@ class WorkerModel(EngineModel):
     grace_seconds: float = Field(30.0, ge=0)
     max_pixels: int = Field(50_000_000, gt=0)
     preview_every: int = Field(0, ge=0, description="write a preview of a running job every N iterations")
+    stall_seconds: float = Field(600, gt=0, description="a worker silent this long (no progress, no "
+                                 "answer to a ping) is killed; its job is retried")
+    job_timeout_minutes: float = Field(0, ge=0, description="a job running longer is stopped and retried "
+                                       "(0: no limit)")
 
 
 class ConfigModel(_Strict):
@@ -188,6 +194,11 @@ def _resolve(model: ConfigModel, path: Path) -> Config:
             key = f"styles.{name}" if isinstance(model.styles[name], str) else f"styles.{name}.images.{i}"
             if not p.is_file():
                 problems.append(f"{key}: style image not found: {p}")
+            else:
+                try:
+                    image_size(p, model.worker.max_pixels)
+                except InputError as e:
+                    problems.append(f"{key}: style image unusable: {e.cause} ({p})")
             refs.append(StyleRef(str(p), img.weight))
         styles[name] = (tuple(refs), _given(spec.params))
 
@@ -215,14 +226,50 @@ def _resolve(model: ConfigModel, path: Path) -> Config:
         patterns = (rule.match,) if isinstance(rule.match, str) else tuple(rule.match)
         rules.append(Rule(name=rule.name or f"rule{i}", patterns=patterns, jobs=tuple(jobs)))
 
+    folders = {"inbox": where(model.inbox, model.inbox), "outbox": where(model.outbox, model.outbox),
+               "archive": where(model.archive, "archive"), "failed": where(model.failed, "failed")}
+    state = where(model.state, ".nstd/state.sqlite")
+    problems += _layout_problems(folders, state, styles)
     if problems:
         raise ConfigError(str(path), problems)
     return Config(
-        path=path, inbox=where(model.inbox, model.inbox), outbox=where(model.outbox, model.outbox),
-        archive=where(model.archive, "archive"), failed=where(model.failed, "failed"),
-        state=where(model.state, ".nstd/state.sqlite"), after_success=model.after_success,
+        path=path, **folders, state=state, after_success=model.after_success,
         rules=tuple(rules), ignore=tuple(model.ignore), watch=model.watch, worker=model.worker,
     )
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or child.is_relative_to(parent)
+
+
+def _layout_problems(folders: dict[str, Path], state: Path, styles: dict) -> list[str]:
+    """Folders that would feed the daemon its own files: each one apart from the others.
+
+    Paths are compared resolved (symlinks followed), so a link cannot hide an overlap. An outbox in
+    the inbox would repaint every result; an archive in it would re-take every archived photo; a
+    style in it would be painted and archived away; a state folder in any of them would be moved
+    or shown.
+    """
+    problems = []
+    names = list(folders)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            pa, pb = folders[a], folders[b]
+            if pa == pb:
+                problems.append(f"{b}: is the same folder as {a} ({pa}); each needs its own")
+            elif _inside(pa, pb) or _inside(pb, pa):
+                inner, outer = (a, b) if _inside(pa, pb) else (b, a)
+                problems.append(f"{inner}: inside the {outer} folder ({folders[inner]} in {folders[outer]}); "
+                                "the folders must not contain one another")
+    for name, folder in folders.items():
+        if _inside(state.parent, folder):
+            problems.append(f"state: inside the {name} folder ({state} in {folder}); keep it apart")
+    for style, (refs, _) in styles.items():
+        for ref in refs:
+            if _inside(Path(ref.path), folders["inbox"]):
+                problems.append(f"styles.{style}: style image inside the inbox ({ref.path}); it would be "
+                                "taken as a photo and moved away")
+    return problems
 
 
 __all__ = ["Config", "ConfigError", "Rule", "load_config"]

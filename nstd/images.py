@@ -14,6 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
+from .fileids import NotRegularFile, open_regular
 
 # 50 megapixels: a 8000x6000 camera frame fits, a decompression bomb does not.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -42,23 +43,44 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode a whole image file into 8-bit RGB, upright, or raise InputError."""
+    return _decoded(path, max_pixels, header_only=False)
+
+
+def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """Width and height from the header alone (cheap), or InputError; the pixel limit is checked."""
+    return _decoded(path, max_pixels, header_only=True)
+
+
+def decode_file(f, path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode from a file already opened (by `open_regular`): the bytes checked are those decoded."""
+    return _decoded(path, max_pixels, header_only=False, opened=f)
+
+
+def _decoded(path: str | Path, max_pixels: int, header_only: bool, opened=None):
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            f = opened if opened is not None else open_regular(path)
+            if opened is not None:
+                f.seek(0)
+            with f if opened is None else _kept_open(f), Image.open(f) as img:
                 w, h = img.size
                 if w * h > max_pixels:
                     raise InputError(str(path), f"{w}x{h} is {w * h / 1e6:.0f} megapixels, over the "
                                                 f"limit of {max_pixels / 1e6:.0f}")
                 if w < 1 or h < 1:
                     raise InputError(str(path), f"image has no pixels ({w}x{h})")
+                if header_only:
+                    return w, h
                 img.seek(0)  # animated formats: the first frame
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(img)
     except InputError:
         raise
+    except NotRegularFile as e:
+        raise InputError(str(path), e.strerror) from None
     except FileNotFoundError:
         raise InputError(str(path), "file not found") from None
     except IsADirectoryError:
@@ -71,6 +93,19 @@ def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         # Pillow reports truncated and corrupt data as OSError ("image file is truncated"),
         # broken PNG chunks as SyntaxError.
         raise InputError(str(path), f"corrupt or truncated image ({e})") from None
+
+
+class _kept_open:
+    """A context that leaves the caller's file open."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self.f
+
+    def __exit__(self, *exc):
+        return False
 
 
 def output_format(path: str | Path) -> str:

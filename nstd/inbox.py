@@ -14,14 +14,11 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
-from watchdog.observers.polling import PollingObserver
-
-from .images import IMAGE_SUFFIXES
-from .rules import is_transient
+from watchdog.observers.polling import PollingObserverVFS
 
 
 @dataclass
@@ -30,17 +27,24 @@ class _Candidate:
     mtime_ns: int
     since: float
     attempts: int = 0
+    failed_stamp: Optional[tuple[int, int]] = None
 
 
 class SettleTracker:
-    """Which candidate files have stopped changing for `settle_seconds`."""
+    """Which candidate files have stopped changing for `settle_seconds`.
 
-    def __init__(self, settle_seconds: float, stat: Callable[[str], os.stat_result] = os.stat):
+    A file that did not decode is looked at again after a wait that doubles with each retry,
+    counted from its last change; a file that changed since it last failed starts its count
+    afresh, so an upload that pauses longer than the settle time is never refused while it grows.
+    """
+
+    def __init__(self, settle_seconds: float, stat: Callable[[str], os.stat_result] = os.lstat):
         self.settle_seconds = settle_seconds
         self.stat = stat
         self.candidates: dict[str, _Candidate] = {}
 
-    def observe(self, path: str, now: float, attempts: int = 0) -> None:
+    def observe(self, path: str, now: float, attempts: int = 0,
+                failed_stamp: Optional[tuple[int, int]] = None) -> None:
         """A sign of life from `path`: (re)start its settle clock."""
         try:
             st = self.stat(path)
@@ -48,8 +52,19 @@ class SettleTracker:
             self.candidates.pop(path, None)
             return
         prior = self.candidates.get(path)
-        self.candidates[path] = _Candidate(st.st_size, st.st_mtime_ns, now,
-                                           max(attempts, prior.attempts if prior else 0))
+        if prior and failed_stamp is None:
+            attempts, failed_stamp = max(attempts, prior.attempts), prior.failed_stamp
+        c = _Candidate(st.st_size, st.st_mtime_ns, now, attempts, failed_stamp)
+        self.candidates[path] = self._fresh_if_changed(c)
+
+    @staticmethod
+    def _fresh_if_changed(c: _Candidate) -> _Candidate:
+        if c.failed_stamp is not None and c.failed_stamp != (c.size, c.mtime_ns):
+            return _Candidate(c.size, c.mtime_ns, c.since)
+        return c
+
+    def wait_for(self, c: _Candidate) -> float:
+        return self.settle_seconds * (2 ** c.attempts)
 
     def poll(self, now: float) -> list[tuple[str, int]]:
         """Paths that are now settled, with how many times they were retried; they leave the tracker."""
@@ -61,33 +76,15 @@ class SettleTracker:
                 del self.candidates[path]  # gone (deleted, or moved out) before it settled
                 continue
             if (st.st_size, st.st_mtime_ns) != (c.size, c.mtime_ns):
-                self.candidates[path] = _Candidate(st.st_size, st.st_mtime_ns, now, c.attempts)
-            elif now - c.since >= self.settle_seconds:
+                self.candidates[path] = self._fresh_if_changed(
+                    _Candidate(st.st_size, st.st_mtime_ns, now, c.attempts, c.failed_stamp))
+            elif now - c.since >= self.wait_for(c):
                 del self.candidates[path]
                 ready.append((path, c.attempts))
         return ready
 
     def __len__(self) -> int:
         return len(self.candidates)
-
-
-def is_candidate(inbox: Path, path: Path) -> bool:
-    """An image-named, non-transient file under the inbox (not yet checked for symlinks)."""
-    try:
-        rel = path.relative_to(inbox).as_posix()
-    except ValueError:
-        return False
-    return path.suffix.lower() in IMAGE_SUFFIXES and not is_transient(rel)
-
-
-def scan(inbox: Path, folder: Optional[Path] = None) -> Iterator[Path]:
-    """Every candidate under the inbox (or one folder of it); symlinked folders are not entered."""
-    for root, dirs, files in os.walk(folder or inbox, followlinks=False):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in files:
-            p = Path(root) / name
-            if is_candidate(inbox, p):
-                yield p
 
 
 class _Handler(FileSystemEventHandler):
@@ -129,7 +126,9 @@ class InboxWatcher:
         self.observer: Optional[Observer] = None
 
     def start(self) -> None:
-        observer = PollingObserver(timeout=self.poll_seconds) if self.polling else Observer()
+        # Polling compares snapshots taken with lstat, so it never descends a symlinked folder.
+        observer = (PollingObserverVFS(os.lstat, os.scandir, polling_interval=self.poll_seconds)
+                    if self.polling else Observer())
         observer.schedule(_Handler(self.events), str(self.inbox), recursive=True)
         observer.daemon = True
         observer.start()

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import json
 import typing
 from dataclasses import dataclass
 from typing import Any
 
 from .engine.params import EngineOptions, TransferParams
+from .fileids import file_stamp
+
+# Settings that change how a painting is reported, not the painting: not part of its identity.
+NOT_IN_KEY = ("log_every",)
 
 
 class JobState(str, enum.Enum):
@@ -55,3 +61,17 @@ class JobSpec:
     params: TransferParams
     rule: str
     output_ext: str = "png"
+
+
+def job_key(sha256: str, spec: JobSpec) -> str:
+    """Same content + same style images + same parameters + same output type = the same painting."""
+    params = {k: v for k, v in spec.params.as_dict().items() if k not in NOT_IN_KEY}
+    identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext, "params": params,
+                "images": [[r.path, r.weight, file_stamp(r.path)] for r in spec.images]}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()
+
+
+def job_order_spec(spec: JobSpec) -> dict:
+    """The part of a job the store keeps and the worker needs: style images, parameters, output type."""
+    return {"images": [r.__dict__ for r in spec.images], "params": spec.params.as_dict(),
+            "output_ext": spec.output_ext}

@@ -8,6 +8,8 @@ import sys
 
 import structlog
 
+from .names import shown_fields
+
 
 def configure(json: bool | None = None, level: str | None = None) -> None:
     if json is None:
@@ -17,6 +19,7 @@ def configure(json: bool | None = None, level: str | None = None) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            shown_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),

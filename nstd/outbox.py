@@ -7,11 +7,13 @@ before the image, so any visible image already has its log beside it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import time
 import uuid
 from pathlib import Path, PurePosixPath
@@ -79,27 +81,56 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     return removed
 
 
-def output_path(outbox: Path, rule: str, relpath: str, style: str, ext: str, job_id: int) -> Path:
-    """outbox/<rule>/<input stem>__<style>.<ext>; another job's result there keeps its name."""
+def output_path(outbox: Path, rule: str, relpath: str, style: str, ext: str, key: str) -> Path:
+    """outbox/<rule>/<input stem>__<style>.<ext>; another request's result there keeps its name.
+
+    Whose a result is, is read from its loss log (the job key, which hashes the photo's content,
+    and the input's name), never from a row id: a reset state file restarts the ids.
+    """
     stem = safe_component(PurePosixPath(relpath).stem)
     folder = outbox / safe_component(rule)
     path = folder / f"{stem}__{safe_component(style)}.{ext}"
-    owner = _owner_job(log_path_for(path))
-    if path.exists() and owner not in (None, job_id):
-        path = folder / f"{stem}__{safe_component(style)}__job{job_id}.{ext}"
+    if (path.exists() or log_path_for(path).exists()) and _owner(log_path_for(path)) != (key, relpath):
+        tag = hashlib.sha256(f"{key}\0{relpath}".encode("utf-8", "surrogateescape")).hexdigest()[:10]
+        path = folder / f"{stem}__{safe_component(style)}__{tag}.{ext}"
     return path
 
 
-def _owner_job(log: Path) -> int | None:
+def _owner(log: Path) -> tuple | None:
     try:
-        return json.loads(log.read_text()).get("job_id")
+        data = json.loads(log.read_text())
+        return data.get("job_key"), data.get("input")
     except (OSError, ValueError, AttributeError):
         return None
 
 
-def result_exists(image: Path, job_id: int) -> bool:
-    """True if this job's image and log are both in place (a crash came after writing them)."""
-    return image.is_file() and _owner_job(log_path_for(image)) == job_id
+def result_exists(image: Path, key: str, relpath: str) -> bool:
+    """True if this request's image and log are both in place (a crash came after writing them)."""
+    return image.is_file() and _owner(log_path_for(image)) == (key, relpath)
+
+
+def probe_writable(folder: Path) -> None:
+    """Raise OSError now, rather than after an hour of painting, if results cannot be written here."""
+    atomic_write_bytes(folder / f"{TEMP_MARK}probe", b"")
+    (folder / f"{TEMP_MARK}probe").unlink()
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Put src's bytes at dest atomically: a hard link where the file system allows, else a copy."""
+    tmp = dest.with_name(f"{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(dest.parent)
 
 
 def confined(root: Path, relpath: str) -> Path:
@@ -147,12 +178,28 @@ def move_input(src: Path, root: Path, relpath: str, report: dict | None = None) 
     dest.parent.mkdir(parents=True, exist_ok=True)
     if report is not None:
         write_error_json(dest, report)
-    if src.is_symlink():
-        os.rename(src, dest)  # moves the link; shutil.move could copy the target across devices
-    else:
-        shutil.move(str(src), str(dest))
+    _move(src, dest)
     fsync_dir(dest.parent)
     return dest
+
+
+def _move(src: Path, dest: Path) -> None:
+    """Rename; across file systems copy a regular file, re-make a link, drop a pipe (it holds no data).
+
+    Never shutil.move on anything else: it would follow a link or block reading a FIFO.
+    """
+    try:
+        os.rename(src, dest)
+        return
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+    mode = os.lstat(src).st_mode
+    if stat.S_ISREG(mode):
+        shutil.copy2(src, dest, follow_symlinks=False)
+    elif stat.S_ISLNK(mode):
+        os.symlink(os.readlink(src), dest)
+    os.unlink(src)
 
 
 def error_json_path(quarantined: Path) -> Path:

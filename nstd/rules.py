@@ -4,32 +4,22 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from wcmatch import glob
-
 from .config import Config
 from .jobs import JobSpec
+from .walker import is_transient, matches as _matches
 
-_FLAGS = glob.GLOBSTAR | glob.DOTMATCH | glob.BRACE | glob.IGNORECASE
-
-# Names that are never finished inputs: hidden files, browser and sync partials, editor backups.
-TRANSIENT_PATTERNS = (
-    "**/.*", "**/.*/**", "**/*.part", "**/*.tmp", "**/*.crdownload", "**/*.partial", "**/*.download",
-    "**/~*", "**/*~", "**/*.syncthing.*", "**/.syncthing.*", "**/*.!sync", "**/*.filepart",
-)
+__all__ = ["is_transient", "ignored", "targets", "rule_warnings"]
 
 
-def _matches(relpath: str, patterns) -> bool:
-    return glob.globmatch(relpath, list(patterns), flags=_FLAGS)
-
-
-def is_transient(relpath: str) -> bool:
-    return _matches(relpath, TRANSIENT_PATTERNS)
+def ignored(config: Config, relpath: str) -> bool:
+    """An `ignore:` pattern covers it: left alone, silently."""
+    return bool(config.ignore) and _matches(PurePosixPath(relpath).as_posix(), config.ignore)
 
 
 def targets(config: Config, relpath: str) -> tuple[JobSpec, ...]:
     """The jobs for this inbox-relative path: empty when ignored or when no rule matches."""
     relpath = PurePosixPath(relpath).as_posix()
-    if config.ignore and _matches(relpath, config.ignore):
+    if ignored(config, relpath):
         return ()
     for rule in config.rules:
         if _matches(relpath, rule.patterns):

@@ -1,8 +1,14 @@
 """The persistent queue: one SQLite file (WAL) holding every input and every job.
 
 An input is a file that arrived in the inbox (its path relative to the inbox and its SHA-256);
-a job is one style applied to one input. A job's key hashes the content, the style images and the
-parameters, so the same photo dropped twice with the same rule is painted once.
+a job is one style applied to one input, so every file dropped gets its own job and its own
+result. A job's key hashes the content, the style images and the parameters: jobs that share a key
+(the same photo dropped under two names) are painted once and the result delivered to each.
+
+Names are stored as their exact file-system bytes (`CAST(? AS TEXT)` of the bytes, read back with
+surrogateescape), so a name that is not UTF-8 round-trips instead of crashing the store. Any
+SQLite failure (disk full, I/O error, file removed) surfaces as `StoreUnavailable`, which the
+daemon answers by pausing, never by dying mid-step.
 
 Only the daemon writes jobs' states, from its main thread; `nstd status` reads and `nstd retry`
 writes from other processes, which WAL and a busy timeout make safe. A claim counts only if its
@@ -22,6 +28,7 @@ from typing import Iterator, Optional
 
 from .errors import StateError
 from .jobs import JobState
+from .names import fs_bytes, shown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -39,7 +46,7 @@ CREATE TABLE IF NOT EXISTS inputs (
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY,
     input_id INTEGER NOT NULL REFERENCES inputs(id),
-    job_key TEXT NOT NULL UNIQUE,
+    job_key TEXT NOT NULL,
     rule TEXT NOT NULL,
     style TEXT NOT NULL,
     spec TEXT NOT NULL,
@@ -52,14 +59,41 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     updated REAL NOT NULL,
     started REAL,
-    finished REAL
+    finished REAL,
+    UNIQUE (input_id, job_key)
 );
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
 CREATE INDEX IF NOT EXISTS jobs_input ON jobs (input_id);
 CREATE INDEX IF NOT EXISTS inputs_state ON inputs (state);
 """
 
 MAX_INTERRUPTIONS = 10
+NAME = "CAST(? AS TEXT)"  # a parameter holding a name's bytes, stored as TEXT byte for byte
+
+
+class StoreUnavailable(StateError):
+    """The state file cannot be written or read right now (disk full, I/O error)."""
+
+
+def _decode_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class _Db:
+    """The connection, with every SQLite failure turned into StoreUnavailable naming the file."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection):
+        self.path, self.connection = path, connection
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        try:
+            return self.connection.execute(sql, params)
+        except sqlite3.OperationalError as e:
+            raise StoreUnavailable(str(self.path), f"state file unavailable ({e})") from None
+
+    def close(self) -> None:
+        self.connection.close()
 
 # Input states: 'pending' while any of its jobs is open, then where the file went.
 INPUT_OPEN = "pending"
@@ -112,16 +146,21 @@ class Store:
         if readonly and not self.path.exists():
             raise StateError(str(self.path), "no state file yet: has the daemon run with this config?")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists() or self.path.stat().st_size == 0
         try:
-            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")  # a finished job must survive a power cut
-            self.db.execute("PRAGMA foreign_keys=ON")
-            self.db.executescript(SCHEMA)
-            self.db.execute("PRAGMA quick_check").fetchone()
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.text_factory = _decode_text
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")  # a finished job must survive a power cut
+            connection.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                _migrate(connection)
+                connection.executescript(SCHEMA)
+            connection.execute("PRAGMA quick_check").fetchone()
         except sqlite3.DatabaseError as e:
             raise StateError(str(self.path), f"state file unusable ({e})") from None
+        self.db = _Db(self.path, connection)
         self._lock_fd: Optional[int] = None
 
     def close(self) -> None:
@@ -141,14 +180,23 @@ class Store:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._lock_fd = fd
+        self._identity = (_inode(self.path), os.fstat(fd).st_ino)
+
+    def still_ours(self) -> bool:
+        """False once the state file or its lock was deleted or replaced under the running daemon:
+        a second daemon could then take a new lock and paint everything again."""
+        try:
+            return self._identity == (_inode(self.path), os.stat(f"{self.path}.lock").st_ino)
+        except OSError:
+            return False
 
     def _tx(self):
         return _Transaction(self.db)
 
     # -- arrivals -------------------------------------------------------------------------
     def known_input(self, relpath: str, sha256: str) -> Optional[Input]:
-        row = self.db.execute("SELECT * FROM inputs WHERE relpath=? AND sha256=?",
-                              (relpath, sha256)).fetchone()
+        row = self.db.execute(f"SELECT * FROM inputs WHERE relpath={NAME} AND sha256=?",
+                              (fs_bytes(relpath), sha256)).fetchone()
         return _input(row) if row else None
 
     def open_input_paths(self) -> set[str]:
@@ -158,22 +206,24 @@ class Store:
                   jobs: list[tuple[str, str, str, dict]]) -> tuple[int, list[int], list[str]]:
         """Record an arrival and its jobs (key, rule, style, spec) in one transaction.
 
-        Returns the input id, the ids of new jobs, and the keys skipped as already known.
-        An input seen before (same path and content, e.g. dropped again) is reopened.
+        Returns the input id, the ids of new jobs, and the ids of this input's jobs that were done
+        before (the same file dropped again under the same name: the caller checks their results).
+        A new drop is a new request: the input is reopened and its failed jobs are queued afresh.
         """
         now = time.time()
         with self._tx():
-            row = self.db.execute("SELECT id FROM inputs WHERE relpath=? AND sha256=?",
-                                  (relpath, sha256)).fetchone()
+            row = self.db.execute(f"SELECT id FROM inputs WHERE relpath={NAME} AND sha256=?",
+                                  (fs_bytes(relpath), sha256)).fetchone()
             if row:
                 input_id = row["id"]
-                self.db.execute("UPDATE inputs SET state=?, path=?, error=NULL, updated=? WHERE id=?",
-                                (INPUT_OPEN, path, now, input_id))
+                self.db.execute(f"UPDATE inputs SET state=?, path={NAME}, error=NULL, updated=? WHERE id=?",
+                                (INPUT_OPEN, fs_bytes(path), now, input_id))
             else:
                 input_id = self.db.execute(
                     "INSERT INTO inputs (relpath, path, sha256, size, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (relpath, path, sha256, size, now, now)).lastrowid
-            new, skipped = [], []
+                    f"VALUES ({NAME}, {NAME}, ?, ?, ?, ?)",
+                    (fs_bytes(relpath), fs_bytes(path), sha256, size, now, now)).lastrowid
+            new, done_before = [], []
             for key, rule, style, spec in jobs:
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO jobs (input_id, job_key, rule, style, spec, created, updated) "
@@ -181,9 +231,27 @@ class Store:
                     (input_id, key, rule, style, json.dumps(spec, sort_keys=True), now, now))
                 if cur.rowcount == 1:
                     new.append(cur.lastrowid)
-                else:
-                    skipped.append(key)
-        return input_id, new, skipped
+                    continue
+                old = self.db.execute("SELECT id, state FROM jobs WHERE input_id=? AND job_key=?",
+                                      (input_id, key)).fetchone()
+                if old["state"] == JobState.FAILED.value:
+                    self.db.execute("UPDATE jobs SET state='queued', attempts=0, interruptions=0, error=NULL, "
+                                    "finished=NULL, updated=? WHERE id=?", (now, old["id"]))
+                    new.append(old["id"])
+                elif old["state"] == JobState.DONE.value:
+                    done_before.append(old["id"])
+        return input_id, new, done_before
+
+    def requeue(self, job_id: int) -> None:
+        """A done job whose result has gone (deleted by hand) is painted again."""
+        self.db.execute("UPDATE jobs SET state='queued', attempts=0, outputs=NULL, finished=NULL, updated=? "
+                        "WHERE id=? AND state='done'", (time.time(), job_id))
+
+    def done_twins(self, key: str, job_id: int) -> list["Job"]:
+        """Done jobs of other inputs with the same key, newest first: their result is this job's."""
+        rows = self.db.execute(_JOB_SELECT + " WHERE jobs.job_key=? AND jobs.state='done' AND jobs.id!=? "
+                               "ORDER BY jobs.finished DESC", (key, job_id))
+        return [Job.from_row(r) for r in rows]
 
     # -- the job life cycle ---------------------------------------------------------------
     def requeue_orphans(self) -> tuple[int, int]:
@@ -235,7 +303,7 @@ class Store:
         job = self.job(job_id)
         state = JobState.FAILED if permanent or job.attempts >= max_attempts else JobState.QUEUED
         self.db.execute("UPDATE jobs SET state=?, error=?, finished=?, updated=?, progress=NULL "
-                        "WHERE id=?", (state.value, error,
+                        "WHERE id=?", (state.value, shown(error),
                                        now if state is JobState.FAILED else None, now, job_id))
         return state
 
@@ -268,17 +336,21 @@ class Store:
             yield _input(row), jobs
 
     def close_input(self, input_id: int, state: str, path: str, error: Optional[str] = None) -> None:
-        self.db.execute("UPDATE inputs SET state=?, path=?, error=?, updated=? WHERE id=?",
-                        (state, path, error, time.time(), input_id))
+        self.db.execute(f"UPDATE inputs SET state=?, path={NAME}, error=?, updated=? WHERE id=?",
+                        (state, fs_bytes(path), shown(error) if error else None, time.time(), input_id))
 
     def fail_input(self, relpath: str, path: str, sha256: str, size: int, error: str) -> None:
         """An input refused before any job (unreadable, not an image, outside the inbox)."""
         now = time.time()
         self.db.execute(
             "INSERT INTO inputs (relpath, path, sha256, size, state, error, created, updated) "
-            "VALUES (?, ?, ?, ?, 'failed', ?, ?, ?) ON CONFLICT (relpath, sha256) DO UPDATE SET "
-            "state='failed', path=excluded.path, error=excluded.error, updated=excluded.updated",
-            (relpath, path, sha256, size, error, now, now))
+            f"VALUES ({NAME}, {NAME}, ?, ?, 'refused', ?, ?, ?) ON CONFLICT (relpath, sha256) DO UPDATE SET "
+            "state='refused', path=excluded.path, error=excluded.error, updated=excluded.updated",
+            (fs_bytes(relpath), fs_bytes(path), sha256, size, shown(error), now, now))
+
+    def refused_inputs(self) -> list[Input]:
+        """Inputs quarantined at intake (no job ran): `nstd retry` puts them back in the inbox."""
+        return [_input(r) for r in self.db.execute("SELECT * FROM inputs WHERE state='refused' ORDER BY id")]
 
     # -- reporting ------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -293,12 +365,27 @@ class Store:
         return [Job.from_row(r) for r in rows]
 
     def failed_inputs(self, limit: int = 20) -> list[Input]:
-        rows = self.db.execute("SELECT * FROM inputs WHERE state='failed' ORDER BY updated DESC LIMIT ?",
+        rows = self.db.execute("SELECT * FROM inputs WHERE state IN ('failed', 'refused') "
+                               "ORDER BY updated DESC LIMIT ?",
                                (limit,))
         return [_input(r) for r in rows]
 
     def input_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state")}
+
+
+def _inode(path: Path) -> int:
+    return os.stat(path).st_ino
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """State files of nstd 0.1 had one job per key across all inputs; make it one per input."""
+    row = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
+    if row is None or "job_key TEXT NOT NULL UNIQUE" not in row[0]:
+        return
+    # The old indexes move with the renamed table and are dropped with it; SCHEMA makes new ones.
+    db.executescript("BEGIN IMMEDIATE; ALTER TABLE jobs RENAME TO jobs_v1;" + SCHEMA
+                     + "INSERT INTO jobs SELECT * FROM jobs_v1; DROP TABLE jobs_v1; COMMIT;")
 
 
 def _input(row: sqlite3.Row) -> Input:

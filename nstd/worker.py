@@ -5,7 +5,7 @@ by the daemon through a pipe, shut down on request or when the daemon disappears
 job are reported back and the loop goes on; only the unexpected ends the process, and the daemon
 restarts it. Messages to the daemon are tuples:
 
-    ("ready", info) | ("boot_error", message)
+    ("ready", info) | ("boot_error", message) | ("pong",)   the answer to ("ping",) when idle
     ("progress", job_id, progress) | ("done", job_id, outputs)
     ("failed", job_id, error, permanent[, environmental])  environmental: the outbox, not the job
 """
@@ -48,6 +48,7 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
     _die_with_parent(parent_pid)
     # The daemon decides when to stop; a Ctrl-C on the terminal reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a terminal hang-up is the daemon's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     logs.configure(json=log_json)
     from .engine import Engine, EngineError, EngineOptions
@@ -70,8 +71,25 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
             return
         if message[0] == "stop":
             return
+        if message[0] == "ping":
+            conn.send(("pong",))
         if message[0] == "job":
             _run_job(engine, conn, message[1], max_pixels, parent_pid)
+
+
+_STYLE_IMAGES: dict[str, object] = {}  # decoded style images by path and stamp: a 49 MP style once
+_STYLE_CACHE_SIZE = 4
+
+
+def _style_image(path: str, stamp: str, max_pixels: int):
+    from .images import load_image
+
+    key = f"{path}:{stamp}"
+    if key not in _STYLE_IMAGES:
+        if len(_STYLE_IMAGES) >= _STYLE_CACHE_SIZE:
+            _STYLE_IMAGES.pop(next(iter(_STYLE_IMAGES)))
+        _STYLE_IMAGES[key] = load_image(path, max_pixels)
+    return key, _STYLE_IMAGES[key]
 
 
 def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: int) -> None:
@@ -83,6 +101,7 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
     from .gallery import preview_path, write_jpeg, write_thumbnails
     from .images import load_image
     from .lossplot import write_loss_plot
+    from .names import shown
     from .outbox import result_exists, write_result
     from .stylize import loss_log
 
@@ -90,7 +109,7 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
     image_path = Path(job["output"])
     outbox = Path(job["outbox"])
     preview_every = job.get("preview_every", 0)
-    if result_exists(image_path, job_id):
+    if result_exists(image_path, job["key"], job["relpath"]):
         # A crash came between writing the result and recording it: done already, not again.
         conn.send(("done", job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
                                     "recovered": True}))
@@ -126,16 +145,16 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         styles = []
         for ref in job["images"]:
             # Path, size and mtime: an edited style image gets its Gram targets computed afresh.
-            key = f"{ref['path']}:{file_stamp(ref['path'])}"
-            styles.append(StyleImage(load_image(ref["path"], max_pixels), ref["weight"], key))
+            key, image = _style_image(ref["path"], file_stamp(ref["path"]), max_pixels)
+            styles.append(StyleImage(image, ref["weight"], key))
         params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v
                                    for k, v in job["params"].items()})
         result = engine.run(content, styles, params, progress=progress)
-        log = loss_log(result, job_id=job_id, input=job["relpath"], input_sha256=job["sha256"],
+        log = loss_log(result, job_id=job_id, job_key=job["key"], input=job["relpath"], input_sha256=job["sha256"],
                        rule=job["rule"], style=job["style"], style_files=job["images"])
         try:
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
-            plot = write_loss_plot(result.trace, image_path, title=f"{job['relpath']} / {job['style']}")
+            plot = write_loss_plot(result.trace, image_path, title=f"{shown(job['relpath'])} / {job['style']}")
             thumbs = write_thumbnails(outbox, job_id, job["sha256"], content,
                                       [(s.key, s.image) for s in styles],
                                       result.image)
@@ -179,6 +198,8 @@ class WorkerProcess:
         child.close()
         self.ready = False
         self.job_id: int | None = None
+        self.job_started: float | None = None
+        self.death_cause: str | None = None  # set by the daemon when it kills a stalled worker
         self.info: dict = {}
 
     @property
@@ -191,6 +212,12 @@ class WorkerProcess:
     def send_job(self, job: dict) -> None:
         self.job_id = job["id"]
         self.conn.send(("job", job))
+
+    def ping(self) -> None:
+        try:
+            self.conn.send(("ping",))
+        except OSError:
+            pass  # a dead worker is noticed by alive()
 
     def messages(self, timeout: float = 0.0) -> list[tuple]:
         out = []

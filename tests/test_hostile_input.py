@@ -174,7 +174,7 @@ def test_no_path_can_leave_its_folder(tmp_path, relpath):
     ("../../etc", "../../x.png", "../s"), (".hidden", ".x.png", "/abs"), ("a/b", "sub/dir/y\n.png", "s t"),
 ])
 def test_output_names_stay_inside_the_outbox_and_visible(tmp_path, rule, relpath, style):
-    out = output_path(tmp_path / "outbox", rule, relpath, style, "png", 1)
+    out = output_path(tmp_path / "outbox", rule, relpath, style, "png", "key")
     assert out.resolve().parent.parent == (tmp_path / "outbox").resolve()
     assert not out.name.startswith(".") and not out.parent.name.startswith(".")
     assert safe_component("..") == "unnamed"

@@ -124,3 +124,28 @@ def test_exif_rotation_is_applied(tmp_path):
     path = tmp_path / "rotated.jpg"
     wide.save(path, exif=exif.tobytes())
     assert load_image(path).size == (20, 60)
+
+
+def test_a_named_pipe_or_a_symlink_is_refused_without_blocking(tmp_path):
+    import os
+    import threading
+    from nstd.fileids import file_sha256
+    fifo = tmp_path / "pipe.jpg"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "nowhere.png")
+    results = {}
+
+    def read_them():  # in a thread, so that a regression hangs the thread, not the test run
+        for name, path in (("fifo", fifo), ("link", link)):
+            try:
+                load_image(path)
+            except InputError as e:
+                results[name] = e.cause
+        results["hash"] = file_sha256(fifo)
+
+    t = threading.Thread(target=read_them, daemon=True)
+    t.start()
+    t.join(10)
+    assert results == {"fifo": "a named pipe, not a regular file",
+                       "link": "a symbolic link: never followed", "hash": None}

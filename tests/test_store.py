@@ -25,7 +25,7 @@ def store(tmp_path):
 def test_wal_and_roundtrip(store):
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     input_id, new, skipped = store.add_input("a.jpg", "/in/a.jpg", "h1", 10, [job("k1"), job("k2", "t")])
-    assert len(new) == 2 and skipped == []
+    assert len(new) == 2 and skipped == []  # skipped: this input's jobs done before
     assert store.counts()["queued"] == 2
     j = store.claim_next()
     assert j.state is JobState.RUNNING and j.attempts == 1 and j.input_relpath == "a.jpg"
@@ -33,11 +33,74 @@ def test_wal_and_roundtrip(store):
     assert store.job(j.id).outputs == {"image": "x.png"}
 
 
-def test_same_content_style_and_params_is_not_queued_twice(store):
-    store.add_input("a.jpg", "/in/a.jpg", "h1", 10, [job("k1")])
-    _, new, skipped = store.add_input("copy.jpg", "/in/copy.jpg", "h1", 10, [job("k1")])
-    assert new == [] and skipped == ["k1"]
-    assert store.counts()["queued"] == 1
+def test_the_same_photo_under_a_second_name_gets_its_own_job_and_finds_its_twin(store):
+    _, (first,), _ = store.add_input("a.jpg", "/in/a.jpg", "h1", 10, [job("k1")])
+    _, (second,), _ = store.add_input("copy.jpg", "/in/copy.jpg", "h1", 10, [job("k1")])
+    assert first != second and store.counts()["queued"] == 2
+    assert store.done_twins("k1", second) == []
+    store.claim_next()
+    store.finish(first, {"image": "/out/a.png"})
+    (twin,) = store.done_twins("k1", second)
+    assert twin.id == first and twin.outputs == {"image": "/out/a.png"}
+
+
+def test_a_new_drop_of_a_failed_photo_is_a_new_request(store):
+    input_id, (jid,), _ = store.add_input("a.jpg", "/in/a.jpg", "h", 1, [job()])
+    store.claim_next()
+    store.fail(jid, "boom", permanent=True, max_attempts=3)
+    store.close_input(input_id, "failed", "/failed/a.jpg", "boom")
+    again_id, new, done_before = store.add_input("a.jpg", "/in/a.jpg", "h", 1, [job()])
+    assert (again_id, new, done_before) == (input_id, [jid], [])
+    assert store.job(jid).state is JobState.QUEUED and store.job(jid).attempts == 0
+    store.claim_next()
+    store.finish(jid, {"image": "x"})
+    assert store.add_input("a.jpg", "/in/a.jpg", "h", 1, [job()]) == (input_id, [], [jid])
+
+
+def test_names_that_are_not_utf8_round_trip_byte_for_byte(store):
+    name = b"caf\xe9 \xff.jpg".decode("utf-8", "surrogateescape")
+    input_id, (jid,), _ = store.add_input(name, "/in/" + name, "h", 1, [job()])
+    assert store.known_input(name, "h").relpath == name
+    assert store.open_input_paths() == {"/in/" + name}
+    assert store.claim_next().input_relpath == name
+    store.fail(jid, f"{name}: broken", permanent=True, max_attempts=1)
+    assert store.job(jid).error == "caf\\xe9 \\xff.jpg: broken"  # readable where people see it
+    store.fail_input("x/" + name, "/failed/" + name, "h2", 1, f"cannot read {name}")
+    assert [i.path for i in store.refused_inputs()] == ["/failed/" + name]
+
+
+def test_a_state_file_of_the_previous_schema_is_migrated(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    from nstd.store import SCHEMA
+    old = SCHEMA.replace("job_key TEXT NOT NULL,", "job_key TEXT NOT NULL UNIQUE,").replace(
+        ",\n    UNIQUE (input_id, job_key)", "").replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", "")
+    db = sqlite3.connect(path)
+    db.executescript(old)
+    db.execute("INSERT INTO inputs (relpath, path, sha256, size, created, updated) VALUES ('a', '/a', 'h', 1, 0, 0)")
+    db.execute("INSERT INTO jobs (input_id, job_key, rule, style, spec, created, updated) "
+               "VALUES (1, 'k1', 'r', 's', '{}', 0, 0)")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert store.job(1).key == "k1"
+    _, new, _ = store.add_input("b", "/b", "h", 1, [job("k1")])  # the same key, another input
+    assert new == [2]
+    store.close()
+
+
+def test_a_full_or_broken_state_file_is_a_typed_error(store):
+    from nstd.store import StoreUnavailable
+    store.db.connection.execute("PRAGMA query_only=1")
+    with pytest.raises(StoreUnavailable, match="state file unavailable"):
+        store.add_input("a.jpg", "/in/a.jpg", "h", 1, [job()])
+
+
+def test_a_deleted_state_file_is_noticed(tmp_path, store):
+    store.lock()
+    assert store.still_ours()
+    (tmp_path / "state.sqlite").unlink()
+    assert not store.still_ours()
 
 
 def test_claims_are_atomic_across_connections(tmp_path):

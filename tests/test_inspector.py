@@ -1,0 +1,49 @@
+"""The inspector: hashing and test-decoding in a child process, never blocking the caller."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from conftest import png, wait_for
+from nstd.inspector import Inspector
+
+
+def test_inspections_of_good_bad_special_and_huge_files(tmp_path):
+    (tmp_path / "good.png").write_bytes(png(1))
+    (tmp_path / "junk.png").write_bytes(b"junk" * 100)
+    os.mkfifo(tmp_path / "pipe.png")
+    with open(tmp_path / "huge.png", "wb") as f:
+        f.truncate(20 * 10**9)  # sparse: 20 GB that must never be read
+    inspector = Inspector(max_pixels=50_000_000, max_bytes=10**9)
+    try:
+        names = ["good.png", "junk.png", "pipe.png", "huge.png"]
+        for name in names:
+            inspector.submit(str(tmp_path / name))
+        assert inspector.results() == []  # it never waits
+        got = {}
+        wait_for(lambda: got.update({os.path.basename(i.path): i for i in inspector.results()})
+                 or len(got) == 4, 60, what="four inspections")
+    finally:
+        inspector.close()
+    assert got["good.png"].sha256 == hashlib.sha256(png(1)).hexdigest() and got["good.png"].error is None
+    assert got["good.png"].stamp[0] == len(png(1))
+    assert "not an image" in got["junk.png"].error
+    assert "named pipe" in got["pipe.png"].error
+    assert "over the limit of 1000 MB" in got["huge.png"].error
+
+
+def test_a_file_that_takes_too_long_is_given_up_and_the_next_one_still_inspected(tmp_path):
+    (tmp_path / "good.png").write_bytes(png(2))
+    inspector = Inspector(max_pixels=50_000_000, max_bytes=10**9, timeout=60)
+    try:
+        inspector.submit(str(tmp_path / "good.png"))
+        assert inspector.results(now=0.0) == []       # sent, at time 0 of a fake clock
+        (late,) = inspector.results(now=61.0)          # the deadline passed before any answer was read
+        assert late.error == "took longer than 60 s to read"
+        inspector.submit(str(tmp_path / "good.png"))
+        got = []
+        wait_for(lambda: got.extend(inspector.results()) or got, 60, what="the second verdict")
+        assert got[0].sha256 is not None
+    finally:
+        inspector.close()
