@@ -57,15 +57,29 @@ def _status(args) -> int:
 
 def _retry(args) -> int:
     from .config import load_config
+    from .outbox import return_to_inbox
     from .store import Store
 
-    store = Store(load_config(args.config).state, readonly=True)
+    config = load_config(args.config)
+    store = Store(config.state, readonly=True)
     try:
         n = store.retry(args.job or None)
+        returned, problems = 0, []
+        for inp in [] if args.job else store.refused_inputs():
+            try:
+                dest = return_to_inbox(Path(inp.path), config.inbox, inp.relpath)
+            except OSError as e:
+                problems.append(f"{inp.path}: {e.strerror or e}")
+                continue
+            store.mark_returned(inp.id, str(dest))
+            returned += 1
     finally:
         store.close()
-    print(f"{n} failed job(s) queued again; a running daemon picks them up")
-    return 0
+    print(f"{n} failed job(s) queued again; {returned} refused input(s) moved back to the inbox; "
+          "a running daemon picks them up")
+    for problem in problems:
+        print(f"not moved back: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def _gallery(args) -> int:
@@ -130,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("check", "validate a config file and report every problem", _check)
     with_config("status", "jobs per state, the running job, recent failures", _status)
     with_config("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery)
-    q = with_config("retry", "queue failed jobs again", _retry)
+    q = with_config("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)
     q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")
 
     q = sub.add_parser("demo", help="paint sample pictures in a fresh workspace and show where they went")

@@ -18,7 +18,7 @@ from .backoff import Backoff
 from .config import Config
 from .fileids import file_sha256
 from .jobs import JobState
-from .outbox import confined, move_input, safe_component, write_error_json
+from .outbox import confined, move_input, safe_component, unique_path, write_error_json
 from .store import Input, Job, Store
 
 MAX_TRIES = 8          # with doubling waits from 1 s: about four minutes of trying
@@ -62,7 +62,7 @@ class Filing:
             if ours:
                 dest = move_input(src, c.failed, inp.relpath, report)
             else:  # the file vanished: its reason is still worth keeping
-                dest = confined(c.failed, inp.relpath)
+                dest = unique_path(confined(c.failed, inp.relpath))  # never over another reason
                 write_error_json(dest, report)
             self.store.close_input(inp.id, "failed", str(dest), cause)
             self.log.warning("input failed", input=inp.relpath, moved_to=str(dest), cause=cause)

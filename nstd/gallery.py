@@ -19,6 +19,7 @@ from PIL import Image
 
 from .images import encode_image
 from .jobs import JobState
+from .names import shown
 from .outbox import atomic_write_bytes, log_path_for
 from .store import Job, Store
 
@@ -86,7 +87,7 @@ def _url(rel: str) -> str:
 
 
 def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(shown(str(value)), quote=True)
 
 
 def _duration(seconds: Optional[float]) -> str:

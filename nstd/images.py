@@ -67,8 +67,8 @@ def _decoded(path: str | Path, max_pixels: int, header_only: bool, opened=None):
             with f if opened is None else _kept_open(f), Image.open(f) as img:
                 w, h = img.size
                 if w * h > max_pixels:
-                    raise InputError(str(path), f"{w}x{h} is {w * h / 1e6:.0f} megapixels, over the "
-                                                f"limit of {max_pixels / 1e6:.0f}")
+                    raise InputError(str(path), f"{w}x{h} is {w * h / 1e6:.3g} megapixels, over the "
+                                                f"limit of {max_pixels / 1e6:.3g}")
                 if w < 1 or h < 1:
                     raise InputError(str(path), f"image has no pixels ({w}x{h})")
                 if header_only:

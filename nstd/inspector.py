@@ -73,6 +73,8 @@ def _child(conn: Connection, max_pixels: int, max_bytes: int, parent_pid: int) -
             path = conn.recv()
         except EOFError:
             return
+        if path is None:  # asked to stop
+            return
         conn.send(inspect_file(path, max_pixels, max_bytes))
 
 

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from .images import encode_image, output_format
+from .names import from_fs_bytes, fs_bytes
 
 TEMP_MARK = ".nstd-tmp-"
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
@@ -148,11 +149,11 @@ ERROR_SUFFIX = ".error.json"
 def fit_name(stem: str, suffix: str) -> str:
     """stem + suffix in at most NAME_MAX bytes; a cut stem gets a hash so that names stay distinct."""
     name = stem + suffix
-    if len(name.encode()) <= NAME_MAX:
+    if len(fs_bytes(name)) <= NAME_MAX:
         return name
-    tag = "~" + hashlib.sha256(stem.encode()).hexdigest()[:8]
-    budget = NAME_MAX - len((tag + suffix).encode())
-    cut = stem.encode()[:budget].decode(errors="ignore")
+    tag = "~" + hashlib.sha256(fs_bytes(stem)).hexdigest()[:8]
+    budget = NAME_MAX - len(fs_bytes(tag + suffix))
+    cut = from_fs_bytes(fs_bytes(stem)[:budget])  # names are bytes: a cut mid-character is still a name
     return cut + tag + suffix
 
 
@@ -211,3 +212,14 @@ def write_error_json(quarantined: Path, report: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(report, indent=1, default=str).encode())
     return path
+
+
+def return_to_inbox(quarantined: Path, inbox: Path, relpath: str) -> Path:
+    """A refused input back under its inbox name (for `nstd retry`); its reason file is removed."""
+    dest = confined(inbox, relpath)
+    if dest.exists() or dest.is_symlink():
+        raise FileExistsError(17, f"{dest} is taken", str(dest))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _move(quarantined, dest)
+    error_json_path(quarantined).unlink(missing_ok=True)
+    return dest

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .config import Config
 from .jobs import JobState
+from .names import shown
 from .store import Store
 
 
@@ -39,6 +40,6 @@ def report(config: Config, failures: int = 10) -> str:
                          f"{(job.error or '').splitlines()[0] if job.error else '?'}")
         for inp in failed_inputs:
             lines.append(f"  input {inp.relpath}: {inp.error}")
-        return "\n".join(lines)
+        return shown("\n".join(lines))
     finally:
         store.close()

@@ -218,6 +218,11 @@ class Store:
                 input_id = row["id"]
                 self.db.execute(f"UPDATE inputs SET state=?, path={NAME}, error=NULL, updated=? WHERE id=?",
                                 (INPUT_OPEN, fs_bytes(path), now, input_id))
+                # Failures of an earlier request (another style file stamp, other parameters) are
+                # superseded by this one; their reason stays beside the copy in failed/.
+                keys = [key for key, *_ in jobs]
+                self.db.execute(f"DELETE FROM jobs WHERE input_id=? AND state='failed' AND job_key NOT IN "
+                                f"({','.join('?' * len(keys))})", (input_id, *keys))
             else:
                 input_id = self.db.execute(
                     "INSERT INTO inputs (relpath, path, sha256, size, created, updated) "
@@ -347,6 +352,10 @@ class Store:
             f"VALUES ({NAME}, {NAME}, ?, ?, 'refused', ?, ?, ?) ON CONFLICT (relpath, sha256) DO UPDATE SET "
             "state='refused', path=excluded.path, error=excluded.error, updated=excluded.updated",
             (fs_bytes(relpath), fs_bytes(path), sha256, size, shown(error), now, now))
+
+    def mark_returned(self, input_id: int, path: str) -> None:
+        """A refused input put back in the inbox by `nstd retry`: no longer a failure."""
+        self.close_input(input_id, "returned", path)
 
     def refused_inputs(self) -> list[Input]:
         """Inputs quarantined at intake (no job ran): `nstd retry` puts them back in the inbox."""

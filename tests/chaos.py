@@ -20,8 +20,23 @@ import time
 from pathlib import Path
 
 from conftest import ROOT, pid_alive, png, wait_for, write_config
+from nstd.outbox import safe_component
+
+# Hostile entries dropped beside the photos (hostile=True): how each must end.
+NOT_UTF8 = os.fsdecode(b"caf\xe9.png")
+HOSTILE_DONE = [NOT_UTF8, "copy-of-in0001.png"]       # painted, each under its own name
+HOSTILE_REFUSED = ["junk.jpg", "pipe.png", "ext"]      # quarantined with a reason
 
 
+def _drop_hostile(folder: Path, inbox: Path) -> None:
+    outside = folder / "outside"
+    outside.mkdir()
+    (outside / "private.png").write_bytes(png(99999, (40, 30)))
+    (inbox / "ext").symlink_to(outside)
+    os.mkfifo(inbox / "pipe.png")
+    (inbox / "junk.jpg").write_bytes(os.urandom(3000))
+    (inbox / NOT_UTF8).write_bytes(png(77777, (40, 30)))
+    (inbox / "copy-of-in0001.png").write_bytes(png(1, (40, 30)))
 
 
 def _start(config: Path, log) -> subprocess.Popen:
@@ -43,10 +58,11 @@ def _worker_pids(log_path: Path) -> set[int]:
 
 
 def run_chaos(folder: Path, inputs: int, kills: int, seed: int, max_wait: float = 6.0,
-              params: dict | None = None) -> dict:
+              params: dict | None = None, hostile: bool = False) -> dict:
     rng = random.Random(seed)
     config = write_config(folder, defaults=params or {"size": 32, "iterations": 6},
-                          watch={"settle_seconds": 0.2}, extra="worker:\n  max_attempts: 5\n")
+                          watch={"settle_seconds": 0.2, "decode_retries": 1},
+                          extra="worker:\n  max_attempts: 5\n")
     inbox = folder / "inbox"
     (inbox / "sub").mkdir(parents=True)
     names = []
@@ -54,6 +70,9 @@ def run_chaos(folder: Path, inputs: int, kills: int, seed: int, max_wait: float 
         rel = f"sub/in{i:04d}.png" if i % 3 == 0 else f"in{i:04d}.png"
         (inbox / rel).write_bytes(png(i, (40, 30)))
         names.append(rel)
+    if hostile:
+        _drop_hostile(folder, inbox)
+        names += HOSTILE_DONE + HOSTILE_REFUSED
     log_path = folder / "chaos.log"
     start = time.monotonic()
     with open(log_path, "w") as log:
@@ -75,7 +94,7 @@ def check_promise(folder: Path, names: list[str]) -> dict:
     archive, failed, outbox, inbox = (folder / d for d in ("archive", "failed", "outbox", "inbox"))
     done = [n for n in names if (archive / n).is_file()]
     quarantined = [n for n in names if (failed / n).exists() and (failed / f"{n}.error.json").is_file()]
-    left = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*") if p.is_file())
+    left = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*") if not p.is_dir() or p.is_symlink())
     results = sorted(p.name for p in outbox.glob("*/*.png") if not p.name.endswith(".loss.png"))
     logs = sorted(p.name for p in outbox.glob("*/*.json"))
     temps = [str(p) for d in (outbox, archive, failed) for p in d.rglob(".nstd-tmp-*")]
@@ -84,8 +103,9 @@ def check_promise(folder: Path, names: list[str]) -> dict:
     states = dict(db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
     inputs = dict(db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state").fetchall())
     db.close()
-    expected = sorted(f"{Path(n).stem}__stripes.png" for n in done)
+    expected = sorted(f"{safe_component(Path(n).stem)}__stripes.png" for n in done)
     return {"done": len(done), "failed": len(quarantined), "left_in_inbox": left, "results": results,
             "expected_results": expected, "logs": len(logs), "temps": temps, "integrity": integrity,
             "job_states": states, "input_states": inputs,
-            "lost": len(names) - len(done) - len(quarantined)}
+            "lost": len(names) - len(done) - len(quarantined),
+            "outside_untouched": not (folder / "outside").exists() or (folder / "outside" / "private.png").is_file()}

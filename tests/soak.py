@@ -23,11 +23,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--max-wait", type=float, default=6.0, help="longest run before a kill (s)")
     ap.add_argument("--workdir", type=Path)
+    ap.add_argument("--plain", action="store_true", help="photos only, no hostile entries mixed in")
     args = ap.parse_args()
     folder = args.workdir or Path(tempfile.mkdtemp(prefix="nstd-soak-"))
-    r = run_chaos(folder, args.inputs, args.kills, args.seed, args.max_wait)
+    r = run_chaos(folder, args.inputs, args.kills, args.seed, args.max_wait, hostile=not args.plain)
     ok = (r["lost"] == 0 and not r["left_in_inbox"] and r["results"] == r["expected_results"]
-          and not r["temps"] and r["integrity"] == "ok" and r["final_rc"] == 0)
+          and not r["temps"] and r["integrity"] == "ok" and r["final_rc"] == 0 and r["outside_untouched"])
     print(json.dumps({k: r[k] for k in ("inputs", "kills", "minutes", "done", "failed", "lost", "temps",
                                         "integrity", "job_states", "input_states")}, indent=1, default=str))
     print(f"duplicates: {len(r['results']) - len(set(r['results']))}, results match done inputs: "

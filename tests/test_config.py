@@ -133,3 +133,41 @@ def test_config_example_in_the_repository_is_valid(tmp_path):
         make_style().save(tmp_path / "styles" / name, "JPEG")
     c = load_config(tmp_path / "config.yaml")
     assert c.rules and c.inbox == tmp_path / "inbox"
+
+
+LAYOUT = """\
+inbox: ./inbox
+outbox: {outbox}
+archive: {archive}
+failed: ./failed
+state: {state}
+styles:
+  s: {style}
+rules:
+  - match: "**/*"
+    style: s
+"""
+
+
+@pytest.mark.parametrize("outbox, archive, state, style, expected", [
+    ("./inbox/out", "./archive", "./state/s.sqlite", "./styles/b.png", "outbox: inside the inbox folder"),
+    ("./inbox", "./archive", "./state/s.sqlite", "./styles/b.png", "outbox: is the same folder as inbox"),
+    ("./outbox", "./inbox/done", "./state/s.sqlite", "./styles/b.png", "archive: inside the inbox folder"),
+    ("./outbox", "./archive", "./outbox/s.sqlite", "./styles/b.png", "state: inside the outbox folder"),
+    ("./outbox", "./archive", "./state/s.sqlite", "./inbox/b.png", "styles.s: style image inside the inbox"),
+    ("./outbox", "./inbox/../linked", "./state/s.sqlite", "./styles/b.png", "archive: inside the inbox folder"),
+])
+def test_layouts_that_feed_the_daemon_its_own_files_are_refused(folder, outbox, archive, state, style, expected):
+    (folder / "inbox").mkdir()
+    (folder / "linked").symlink_to(folder / "inbox" / "sub", target_is_directory=True)  # resolved, not trusted
+    make_style().save(folder / "inbox" / "b.png")
+    found = problems(folder, LAYOUT.format(outbox=outbox, archive=archive, state=state, style=style))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_a_style_image_over_the_pixel_limit_is_refused_by_check(folder):
+    from PIL import Image
+    Image.new("RGB", (400, 300)).save(folder / "styles" / "huge.png")
+    text = MINIMAL.replace("starry_night.jpg", "huge.png") + "worker:\n  max_pixels: 100000\n"
+    (found,) = problems(folder, text)
+    assert found.startswith("styles.starry: style image unusable: 400x300 is 0.12 megapixels, over the limit of 0.1")

@@ -12,18 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from chaos import run_chaos
+from chaos import HOSTILE_DONE, HOSTILE_REFUSED, run_chaos
 from conftest import ROOT, job_rows, png, wait_for, write_config
 
 
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path):
-    report = run_chaos(tmp_path, inputs=30, kills=20, seed=1234)
+    report = run_chaos(tmp_path, inputs=30, kills=20, seed=1234, hostile=True)
     assert report["final_rc"] == 0
     assert report["lost"] == 0 and report["left_in_inbox"] == []
-    assert report["done"] + report["failed"] == 30
-    assert report["failed"] == 0  # kills of the daemon are not the jobs' fault: none is given up
+    assert report["done"] + report["failed"] == 30 + len(HOSTILE_DONE) + len(HOSTILE_REFUSED)
+    # Kills of the daemon are not the jobs' fault: only the hostile entries are refused.
+    assert report["failed"] == len(HOSTILE_REFUSED) and report["outside_untouched"]
     assert report["results"] == report["expected_results"]  # one result per done input, none twice
     assert report["logs"] == report["done"]
     assert report["temps"] == [] and report["integrity"] == "ok"
@@ -53,9 +54,13 @@ def test_burst_of_500_files_and_a_copied_tree_with_event_overflow(tmp_path):
         if shrink:
             limit.write_text(saved)
         data = [png(i, (16, 12)) for i in range(500)]
-        for i, blob in enumerate(data):
-            (inbox / f"b{i:03d}.png").write_bytes(blob)
-        shutil.copytree(tree, inbox / "tree")
+        proc.send_signal(signal.SIGSTOP)  # no thread of the daemon reads events: the kernel queue must overflow
+        try:
+            for i, blob in enumerate(data):
+                (inbox / f"b{i:03d}.png").write_bytes(blob)
+            shutil.copytree(tree, inbox / "tree")
+        finally:
+            proc.send_signal(signal.SIGCONT)
         wait_for(lambda: len(list((tmp_path / "archive").rglob("*.png"))) == 530, 900, interval=1,
                  what="all 530 inputs archived")
     finally:

@@ -24,3 +24,8 @@ def test_engine_knows_nothing_of_folders_queues_yaml_or_logging():
 
 def test_daemon_knows_nothing_of_tensors():
     assert loaded_after("import nstd.daemon, nstd.cli", ["torch", "torchvision", "nstd.engine.transfer"]) == []
+
+
+def test_watching_and_inspecting_need_no_config_stack():
+    banned = ["pydantic", "yaml", "torch", "nstd.config", "nstd.store"]
+    assert loaded_after("import nstd.inbox, nstd.walker, nstd.inspector, nstd.fileids", banned) == []

@@ -53,3 +53,16 @@ def test_vanished_files_are_dropped_and_retries_are_counted():
     fs.files["c"] = (1, 1)
     t.observe("c", 0, attempts=1)
     assert t.poll(0) == [("c", 1)]
+
+
+def test_a_file_that_did_not_decode_waits_longer_each_time_and_starts_afresh_when_it_changes():
+    fs = FakeFiles()
+    t = SettleTracker(1.0, stat=fs.stat)
+    fs.files["a"] = (10, 1)
+    t.observe("a", now=0, attempts=2, failed_stamp=(10, 1))   # failed twice, unchanged since
+    assert t.poll(3.9) == []
+    assert t.poll(4.0) == [("a", 2)]                           # 1 s * 2**2 after the last look
+    t.observe("a", now=10, attempts=2, failed_stamp=(10, 1))
+    fs.files["a"] = (20, 11)                                   # it grew: still arriving
+    assert t.poll(10.5) == []
+    assert t.poll(11.5) == [("a", 0)]                          # the count starts again: never refused mid-upload

@@ -1,0 +1,95 @@
+"""Filing decisions in-process: a real store and real folders, a fake clock (`now` passed in)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import png
+from nstd.filing import MAX_TRIES, Filing
+from nstd.jobs import JobState
+from nstd.store import Store
+
+
+class Log:
+    """A stand-in logger that keeps events for the test to read."""
+
+    def __init__(self):
+        self.events = []
+
+    def __getattr__(self, level):
+        return lambda event, **kw: self.events.append((level, event, kw))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    folders = {n: tmp_path / n for n in ("inbox", "archive", "failed", "outbox")}
+    for f in folders.values():
+        f.mkdir()
+    config = SimpleNamespace(**folders, after_success="archive")
+    store = Store(tmp_path / "state.sqlite")
+    log = Log()
+    filing = Filing(config, store, log, on_filed=lambda: None, on_replaced=lambda p: None)
+    yield SimpleNamespace(store=store, filing=filing, log=log, **folders)
+    store.close()
+
+
+def painted(s, rel: str, seed: int, after_success="archive"):
+    path = s.inbox / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(png(seed))
+    _, (jid,), _ = s.store.add_input(rel, str(path), hashlib.sha256(png(seed)).hexdigest(), 1,
+                                     [(f"k{seed}", "r", "s", {})])
+    s.store.claim_next()
+    s.store.finish(jid, {"image": "x"})
+    return path
+
+
+def test_one_input_that_cannot_be_filed_waits_alone_then_ends_in_failed(setup):
+    s = setup
+    (s.archive / "sub").write_text("in the way")          # archive/sub cannot become a folder
+    blocked = painted(s, "sub/a.png", 1)
+    fine = painted(s, "b.png", 2)
+    s.filing.tick(now=0.0)
+    assert (s.archive / "b.png").exists() and not fine.exists()   # not held up by the other
+    assert blocked.exists()
+    now = 0.0
+    for attempt in range(2, MAX_TRIES + 1):
+        s.filing.tick(now)                                 # not due yet: nothing tried
+        assert sum(e[1] == "cannot file the input away; will try again" for e in s.log.events) == attempt - 1
+        now += 61.0
+        s.filing.tick(now)
+    assert not blocked.exists()
+    report = json.loads((s.failed / "sub__a.png.error.json").read_text())
+    assert report["stage"] == "filing" and "could not be filed away" in report["error"]
+    assert (s.failed / "sub__a.png").read_bytes() == png(1)
+    assert s.store.input_counts() == {"archived": 1, "failed": 1}
+
+
+def test_an_input_that_cannot_be_moved_anywhere_is_marked_stuck_and_left(setup, monkeypatch):
+    s = setup
+    path = painted(s, "a.png", 3)
+    import nstd.filing as filing
+
+    def refuse(*_a, **_k):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(filing, "move_input", refuse)
+    for i in range(MAX_TRIES):
+        s.filing.tick(now=i * 100.0)
+    assert path.exists() and s.store.input_counts() == {"stuck": 1}
+    assert s.log.events[-1][1] == "input cannot be moved at all: left in the inbox and not taken again"
+
+
+def test_a_failed_job_with_an_empty_error_still_files_its_input(setup):
+    s = setup
+    path = s.inbox / "a.png"
+    path.write_bytes(png(4))
+    _, (jid,), _ = s.store.add_input("a.png", str(path), hashlib.sha256(png(4)).hexdigest(), 1, [("k", "r", "s", {})])
+    s.store.claim_next()
+    s.store.fail(jid, "", permanent=True, max_attempts=1)
+    s.filing.tick(now=0.0)
+    assert json.loads((s.failed / "a.png.error.json").read_text())["error"] == "s: no reason recorded"
+    assert s.store.job(jid).state is JobState.FAILED
