@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from . import __version__, logs
-from .engine import EngineError
-from .errors import NstdError
+from .engine.errors import DeviceError, EngineError, WeightsError
+from .errors import NstdError, WorkerStartError
 from .paramflags import add_param_flags, params_from_args
 
 
@@ -165,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     except NstdError as e:
         print(f"nstd: {e}", file=sys.stderr)
         return e.exit_code
-    except EngineError as e:
+    except (WeightsError, DeviceError) as e:  # the engine cannot start here: the same code as a worker's
         print(f"nstd: {e}", file=sys.stderr)
-        return 3
+        return WorkerStartError.exit_code
+    except EngineError as e:  # a run that cannot go on (parameters, divergence): the job's error
+        print(f"nstd: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130

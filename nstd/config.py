@@ -220,6 +220,10 @@ def _resolve(model: ConfigModel, path: Path) -> Config:
             except EngineError as e:
                 problems.append(f"rules.{i}.params.{e.subject}: {e.cause}")
                 continue
+            if params.init == "image":
+                problems.append(f"rules.{i}.params.init: 'image' needs an image to start from, which only "
+                                "`nstd stylize --init-image` gives; use content or noise")
+                continue
             rule_name = rule.name or (name if len(names) == 1 else "+".join(names))
             jobs.append(JobSpec(style=name, images=refs, params=params,
                                 rule=rule_name, output_ext=rule.output))

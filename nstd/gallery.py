@@ -8,58 +8,21 @@ written atomically, so a reader never sees half a page.
 
 from __future__ import annotations
 
-import hashlib
 import html
 import time
 from pathlib import Path
-from typing import Optional
 from urllib.parse import quote
 
-from PIL import Image
 
-from .images import encode_image
 from .jobs import JobState
+from .humane import duration
 from .names import shown
 from .outbox import atomic_write_bytes, log_path_for
+from .thumbs import HIDDEN, hidden_dir, preview_path  # noqa: F401  (the gallery's links point there)
 from .store import Job, Store
 
-HIDDEN = ".nstd"
-THUMB_SIDE = 256
 PAGE_SIZE = 60
 REFRESH_SECONDS = 15
-
-
-def hidden_dir(outbox: Path, kind: str) -> Path:
-    return outbox / HIDDEN / kind
-
-
-def preview_path(outbox: Path, job_id: int) -> Path:
-    return hidden_dir(outbox, "previews") / f"job{job_id}.jpg"
-
-
-def write_jpeg(image: Image.Image, path: Path, side: Optional[int] = THUMB_SIDE) -> Path:
-    img = image.convert("RGB")
-    if side:
-        img = img.copy()
-        img.thumbnail((side, side), Image.Resampling.LANCZOS)
-    atomic_write_bytes(path, encode_image(img, "JPEG"))
-    return path
-
-
-def write_thumbnails(outbox: Path, job_id: int, input_sha256: str, content: Image.Image,
-                     styles: list[tuple[str, Image.Image]], result: Image.Image) -> dict:
-    """Thumbnails of the photo, the style image(s) and the result; paths relative to the outbox."""
-    thumbs = hidden_dir(outbox, "thumbs")
-    made = {"result": write_jpeg(result, thumbs / f"job{job_id}.jpg")}
-    content_thumb = thumbs / f"in-{input_sha256[:20]}.jpg"
-    made["content"] = content_thumb if content_thumb.exists() else write_jpeg(content, content_thumb)
-    made["styles"] = []
-    for key, img in styles:
-        p = thumbs / f"style-{hashlib.sha256(key.encode()).hexdigest()[:20]}.jpg"
-        made["styles"].append(p if p.exists() else write_jpeg(img, p))
-    rel = lambda p: p.relative_to(outbox).as_posix()
-    return {"result": rel(made["result"]), "content": rel(made["content"]),
-            "styles": [rel(p) for p in made["styles"]]}
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -90,12 +53,6 @@ def _e(value) -> str:
     return html.escape(shown(str(value)), quote=True)
 
 
-def _duration(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "?"
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
 def _result_card(job: Job, outbox: Path) -> str:
     out = job.outputs or {}
     thumbs = out.get("thumbs", {})
@@ -119,7 +76,7 @@ def _result_card(job: Job, outbox: Path) -> str:
             ("size", f"{params.get('size')} px, {params.get('iterations')} it, {params.get('optimizer')}"),
             ("weights", f"content {params.get('content_weight')}, style {params.get('style_weight')}, "
                         f"tv {params.get('tv_weight')}"),
-            ("loss", losses or "?"), ("took", f"{_duration(out.get('seconds'))} on {out.get('device', '?')}"),
+            ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"),
             ("finished", time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished or 0)))]
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     plot = f'<img class="plot" src="{_url(plot_rel)}" alt="loss curve" loading="lazy">' if plot_rel else ""
@@ -139,7 +96,7 @@ def _running_card(job: Job, outbox: Path) -> str:
     return (f'<article><h2>{_e(job.input_relpath)} &rarr; {_e(job.style)}</h2>'
             f'<progress max="100" value="{pct}">{pct}%</progress>'
             f'<p>{pct:.0f}% ({p.get("done", 0)}/{p.get("total", "?")}), {p.get("it_per_s", 0):.2f} it/s, '
-            f'ETA {_duration(eta) if eta is not None else "?"}</p>{img}</article>')
+            f'ETA {duration(eta) if eta is not None else "?"}</p>{img}</article>')
 
 
 def _page(title: str, body: str, refresh: bool) -> str:

@@ -18,7 +18,7 @@ from typing import Callable, Optional
 from .config import Config
 from .inbox import InboxWatcher, SettleTracker
 from .inspector import Inspection, Inspector, too_big
-from .jobs import JobState, job_key, job_order_spec
+from .jobs import JobState, job_key
 from .outbox import move_input, result_exists
 from .rules import ignored, targets
 from .store import Store
@@ -193,7 +193,8 @@ class Intake:
             self.tracker.observe(str(path), now)  # changed while it was read: wait for it again
             return
         if result.error is not None:
-            if attempts < self.config.watch.decode_retries and not result.error.startswith(("took longer", "could not be read")):
+            retryable = not result.error.startswith(("took longer", "could not be read"))
+            if attempts < self.config.watch.decode_retries and retryable:
                 # Files on network shares can look settled while still arriving: look again later.
                 self.log.info("not decodable yet: will retry", input=entry.rel, cause=result.error,
                               attempt=attempts + 1)
@@ -211,7 +212,7 @@ class Intake:
         known = self.store.known_input(rel, sha)
         if known and (known.state == "pending" or (known.state in ("kept", "stuck") and known.path == str(entry.path))):
             return  # a stray event on a file already queued (or kept) with this very content
-        jobs = [(job_key(sha, s), s.rule, s.style, job_order_spec(s)) for s in specs]
+        jobs = [(job_key(sha, s), s.rule, s.style, s.as_stored()) for s in specs]
         _, new, done_before = self.store.add_input(rel, str(entry.path), sha, result.size, jobs)
         for job_id in done_before:
             job = self.store.job(job_id)

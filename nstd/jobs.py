@@ -62,6 +62,11 @@ class JobSpec:
     rule: str
     output_ext: str = "png"
 
+    def as_stored(self) -> dict:
+        """What the store keeps and the worker needs: style images, parameters, output type."""
+        return {"images": [r.__dict__ for r in self.images], "params": self.params.as_dict(),
+                "output_ext": self.output_ext}
+
 
 def job_key(sha256: str, spec: JobSpec) -> str:
     """Same content + same style images + same parameters + same output type = the same painting."""
@@ -69,9 +74,3 @@ def job_key(sha256: str, spec: JobSpec) -> str:
     identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext, "params": params,
                 "images": [[r.path, r.weight, file_stamp(r.path)] for r in spec.images]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()
-
-
-def job_order_spec(spec: JobSpec) -> dict:
-    """The part of a job the store keeps and the worker needs: style images, parameters, output type."""
-    return {"images": [r.__dict__ for r in spec.images], "params": spec.params.as_dict(),
-            "output_ext": spec.output_ext}

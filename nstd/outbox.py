@@ -61,6 +61,13 @@ def log_path_for(image_path: Path) -> Path:
     return image_path.with_suffix(".json")
 
 
+def loss_log(result, **context) -> dict:
+    """The JSON loss log written beside every output, by `stylize` and by the daemon's worker."""
+    from . import __version__
+
+    return {"nstd_version": __version__, **context, **result.info, "final": result.final, "trace": result.trace}
+
+
 def write_result(image: Image.Image, log: dict, image_path: Path) -> tuple[Path, Path]:
     """Write the loss log, then the image, each atomically. Returns (image, log) paths."""
     image_path = Path(image_path)

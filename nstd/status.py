@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from .config import Config
 from .jobs import JobState
+from .humane import duration
 from .names import shown
 from .store import Store
-
-
-def _duration(seconds) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def report(config: Config, failures: int = 10) -> str:
@@ -28,7 +22,7 @@ def report(config: Config, failures: int = 10) -> str:
             p = job.progress or {}
             lines.append(f"running: job {job.id} {job.input_relpath} -> {job.style} (attempt {job.attempts})"
                          + (f" {p.get('percent', 0):.0f}% ({p.get('done')}/{p.get('total')}), "
-                            f"{p.get('it_per_s', 0):.2f} it/s, ETA {_duration(p.get('eta_s'))}" if p else
+                            f"{p.get('it_per_s', 0):.2f} it/s, ETA {duration(p.get('eta_s'))}" if p else
                             " starting"))
         failed_jobs = store.jobs_in(JobState.FAILED, failures, newest_first=True)
         failed_inputs = [i for i in store.failed_inputs(failures)

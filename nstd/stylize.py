@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import __version__, logs
+from . import logs
 from .engine import Engine, EngineOptions, Progress, StyleImage, TransferParams, TransferResult
 from .images import load_image, output_format
-from .outbox import write_result
+from .outbox import loss_log, write_result
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,6 @@ class TerminalProgress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def loss_log(result: TransferResult, **context) -> dict:
-    """The JSON loss log written beside every output, by `stylize` and by the daemon's worker."""
-    return {"nstd_version": __version__, **context, **result.info,
-            "final": result.final, "trace": result.trace}
 
 
 def stylize(content: Path, styles: list[StyleArg], output: Path, params: TransferParams,

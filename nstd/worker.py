@@ -3,11 +3,7 @@
 Initialise once (load VGG-19, keep it warm and keep style targets cached), loop over jobs sent
 by the daemon through a pipe, shut down on request or when the daemon disappears. Errors of one
 job are reported back and the loop goes on; only the unexpected ends the process, and the daemon
-restarts it. Messages to the daemon are tuples:
-
-    ("ready", info) | ("boot_error", message) | ("pong",)   the answer to ("ping",) when idle
-    ("progress", job_id, progress) | ("done", job_id, outputs)
-    ("failed", job_id, error, permanent[, environmental])  environmental: the outbox, not the job
+restarts it. The messages are the typed ones of `nstd.protocol`.
 """
 
 from __future__ import annotations
@@ -23,6 +19,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from . import logs
+from .protocol import BootError, Done, Failed, JobOrder, Ping, Pong, Progress, Ready, Run, Stop
 
 BOOT_ERROR_EXIT = 3
 PR_SET_PDEATHSIG = 1
@@ -56,10 +53,10 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
     try:
         engine = Engine(EngineOptions(**engine_options))
     except EngineError as e:
-        conn.send(("boot_error", str(e)))
+        conn.send(BootError(str(e)))
         sys.exit(BOOT_ERROR_EXIT)
-    conn.send(("ready", {"device": str(engine.device), "weights": engine.net.source,
-                         "load_seconds": round(engine.load_seconds, 3), "pid": os.getpid()}))
+    conn.send(Ready({"device": str(engine.device), "weights": engine.net.source,
+                     "load_seconds": round(engine.load_seconds, 3), "pid": os.getpid()}))
     while True:
         if not conn.poll(1.0):
             if os.getppid() != parent_pid:
@@ -69,12 +66,12 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
             message = conn.recv()
         except EOFError:
             return
-        if message[0] == "stop":
+        if isinstance(message, Stop):
             return
-        if message[0] == "ping":
-            conn.send(("pong",))
-        if message[0] == "job":
-            _run_job(engine, conn, message[1], max_pixels, parent_pid)
+        if isinstance(message, Ping):
+            conn.send(Pong())
+        elif isinstance(message, Run):
+            _run_job(engine, conn, message.order, max_pixels, parent_pid)
 
 
 _STYLE_IMAGES: dict[str, object] = {}  # decoded style images by path and stamp: a 49 MP style once
@@ -92,27 +89,26 @@ def _style_image(path: str, stamp: str, max_pixels: int):
     return key, _STYLE_IMAGES[key]
 
 
-def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: int) -> None:
+def _run_job(engine, conn: Connection, job: JobOrder, max_pixels: int, parent_pid: int) -> None:
     import torch
 
     from .engine import EngineError, StyleImage, TransferParams
     from .errors import InputError
     from .fileids import file_sha256, file_stamp
-    from .gallery import preview_path, write_jpeg, write_thumbnails
+    from .thumbs import preview_path, write_jpeg, write_thumbnails
     from .images import load_image
     from .lossplot import write_loss_plot
     from .names import shown
-    from .outbox import result_exists, write_result
-    from .stylize import loss_log
+    from .outbox import loss_log, result_exists, write_result
 
-    job_id = job["id"]
-    image_path = Path(job["output"])
-    outbox = Path(job["outbox"])
-    preview_every = job.get("preview_every", 0)
-    if result_exists(image_path, job["key"], job["relpath"]):
+    job_id = job.id
+    image_path = Path(job.output)
+    outbox = Path(job.outbox)
+    preview_every = job.preview_every
+    if result_exists(image_path, job.key, job.relpath):
         # A crash came between writing the result and recording it: done already, not again.
-        conn.send(("done", job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
-                                    "recovered": True}))
+        conn.send(Done(job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
+                                "recovered": True}))
         return
     last_sent = [0.0]
 
@@ -127,7 +123,7 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
         now = time.monotonic()
         if now - last_sent[0] >= 1.0 or p.done == p.total:
             last_sent[0] = now
-            conn.send(("progress", job_id, {"done": p.done, "total": p.total,
+            conn.send(Progress(job_id, {"done": p.done, "total": p.total,
                                             "percent": round(100 * p.fraction, 1),
                                             "it_per_s": round(p.iterations_per_second, 3),
                                             "eta_s": round((p.total - p.done) / p.iterations_per_second, 1)
@@ -135,55 +131,52 @@ def _run_job(engine, conn: Connection, job: dict, max_pixels: int, parent_pid: i
                                             "loss": p.losses["total"] if p.losses else None}))
 
     try:
-        if not Path(job["input"]).is_file():
-            raise FileNotFoundError(job["input"])
-        if file_sha256(job["input"]) != job["sha256"]:
-            conn.send(("failed", job_id, "the input was replaced after it was queued; the new "
-                                         "version is queued on its own", True))
+        if not Path(job.input).is_file():
+            raise FileNotFoundError(job.input)
+        if file_sha256(job.input) != job.sha256:
+            conn.send(Failed(job_id, "the input was replaced after it was queued; the new version is queued "
+                                     "on its own", permanent=True))
             return
-        content = load_image(job["input"], max_pixels)
+        content = load_image(job.input, max_pixels)
         styles = []
-        for ref in job["images"]:
+        for ref in job.images:
             # Path, size and mtime: an edited style image gets its Gram targets computed afresh.
             key, image = _style_image(ref["path"], file_stamp(ref["path"]), max_pixels)
             styles.append(StyleImage(image, ref["weight"], key))
-        params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v
-                                   for k, v in job["params"].items()})
+        params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in job.params.items()})
         result = engine.run(content, styles, params, progress=progress)
-        log = loss_log(result, job_id=job_id, job_key=job["key"], input=job["relpath"], input_sha256=job["sha256"],
-                       rule=job["rule"], style=job["style"], style_files=job["images"])
+        log = loss_log(result, job_id=job_id, job_key=job.key, input=job.relpath, input_sha256=job.sha256,
+                       rule=job.rule, style=job.style, style_files=list(job.images))
         try:
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
-            plot = write_loss_plot(result.trace, image_path, title=f"{shown(job['relpath'])} / {job['style']}")
-            thumbs = write_thumbnails(outbox, job_id, job["sha256"], content,
+            plot = write_loss_plot(result.trace, image_path, title=f"{shown(job.relpath)} / {job.style}")
+            thumbs = write_thumbnails(outbox, job_id, job.sha256, content,
                                       [(s.key, s.image) for s in styles],
                                       result.image)
             image, log_file = write_result(result.image, log, image_path)
             preview_path(outbox, job_id).unlink(missing_ok=True)
         except OSError as e:
             # Outbox not writable, disk full: the job is fine, the place is not. Not an attempt.
-            conn.send(("failed", job_id, f"cannot write the results to {image_path.parent}: {e}", False, True))
+            conn.send(Failed(job_id, f"cannot write the results to {image_path.parent}: {e}", permanent=False,
+                             environmental=True))
             return
     except DaemonGone:
         sys.exit(1)
     except FileNotFoundError:
-        conn.send(("failed", job_id, f"{job['input']}: the input file is gone", True))
-    except InputError as e:
-        conn.send(("failed", job_id, str(e), True))
-    except EngineError as e:
-        conn.send(("failed", job_id, str(e), True))
+        conn.send(Failed(job_id, f"{job.input}: the input file is gone", permanent=True))
+    except (InputError, EngineError) as e:
+        conn.send(Failed(job_id, str(e), permanent=True))
     except torch.OutOfMemoryError as e:
-        conn.send(("failed", job_id, f"out of memory: {e}", False))
+        conn.send(Failed(job_id, f"out of memory: {e}", permanent=False))
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
     except Exception as e:  # one job's surprise must not end the worker: report, retry later
-        conn.send(("failed", job_id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}", False))
+        conn.send(Failed(job_id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}", permanent=False))
     else:
         final = {k: v for k, v in result.final.items() if k != "style_layers"}
-        conn.send(("done", job_id, {"image": str(image), "log": str(log_file), "plot": str(plot),
-                                    "thumbs": thumbs, "final": final,
-                                    "seconds": result.info["timings"]["total_seconds"],
-                                    "device": result.info["device"]}))
+        conn.send(Done(job_id, {"image": str(image), "log": str(log_file), "plot": str(plot), "thumbs": thumbs,
+                                "final": final, "seconds": result.info["timings"]["total_seconds"],
+                                "device": result.info["device"]}))
 
 
 class WorkerProcess:
@@ -206,20 +199,29 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return self.process.pid
 
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.exitcode
+
     def alive(self) -> bool:
         return self.process.is_alive()
 
-    def send_job(self, job: dict) -> None:
-        self.job_id = job["id"]
-        self.conn.send(("job", job))
+    def send_job(self, order: JobOrder) -> None:
+        self.job_id = order.id
+        self.conn.send(Run(order))
 
     def ping(self) -> None:
         try:
-            self.conn.send(("ping",))
+            self.conn.send(Ping())
         except OSError:
             pass  # a dead worker is noticed by alive()
 
-    def messages(self, timeout: float = 0.0) -> list[tuple]:
+    def terminate_now(self) -> None:
+        """SIGKILL, which also ends a stopped (SIGSTOP) process; reaped so that alive() says so."""
+        self.process.kill()
+        self.process.join(5)
+
+    def messages(self, timeout: float = 0.0) -> list:
         out = []
         try:
             while self.conn.poll(timeout if not out else 0):
@@ -230,7 +232,7 @@ class WorkerProcess:
 
     def stop(self, timeout: float = 5.0) -> None:
         try:
-            self.conn.send(("stop",))
+            self.conn.send(Stop())
         except (OSError, BrokenPipeError):
             pass
         self.process.join(timeout)

@@ -171,3 +171,8 @@ def test_a_style_image_over_the_pixel_limit_is_refused_by_check(folder):
     text = MINIMAL.replace("starry_night.jpg", "huge.png") + "worker:\n  max_pixels: 100000\n"
     (found,) = problems(folder, text)
     assert found.startswith("styles.starry: style image unusable: 400x300 is 0.12 megapixels, over the limit of 0.1")
+
+
+def test_init_image_is_refused_where_no_image_can_be_given(folder):
+    (found,) = problems(folder, MINIMAL + "  init: image\n")
+    assert found.startswith("rules.0.params.init: 'image' needs an image")

@@ -11,8 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 
 from conftest import ROOT, job_rows, pid_alive, png, wait_for, write_config
+
+pytestmark = pytest.mark.slow
 
 
 
@@ -119,7 +123,8 @@ def test_sighup_reloads_rules_and_refuses_a_bad_config(tmp_path, daemons):
     config.write_text(good.replace("inbox: ./inbox", "inbox: ./inbox\nbogus_key: 1"))
     d.signal(signal.SIGHUP)
     wait_for(lambda: d.saw("config reload refused; keeping the running config"), 30, what="refusal")
-    assert any("bogus_key: unknown key" in p for p in d.saw("config reload refused; keeping the running config")[0]["problems"])
+    refusal = d.saw("config reload refused; keeping the running config")[0]
+    assert any("bogus_key: unknown key" in p for p in refusal["problems"])
     config.write_text(good.replace('"portraits/**"', '"holidays/*"'))
     d.signal(signal.SIGHUP)
     wait_for(lambda: all_done(config, 1), 60, what="the file to be processed under the new rule")
@@ -197,3 +202,10 @@ def test_sd_notify_ready_status_watchdog_and_stopping(tmp_path, daemons):
         assert d.proc.wait(30) == 0
     finally:
         sock.close()
+
+
+def test_a_worker_that_cannot_start_stops_the_daemon_with_exit_code_3(tmp_path):
+    config = write_config(tmp_path, extra="worker:\n  weights: ./missing-weights.pth\n")
+    r = subprocess.run([sys.executable, "-m", "nstd", "run", "--config", str(config)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=240)
+    assert r.returncode == 3 and "missing-weights.pth" in r.stderr

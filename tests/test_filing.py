@@ -93,3 +93,13 @@ def test_a_failed_job_with_an_empty_error_still_files_its_input(setup):
     s.filing.tick(now=0.0)
     assert json.loads((s.failed / "a.png.error.json").read_text())["error"] == "s: no reason recorded"
     assert s.store.job(jid).state is JobState.FAILED
+
+
+@pytest.mark.parametrize("after_success, inbox_keeps, state", [("delete", False, "deleted"), ("keep", True, "kept")])
+def test_after_success_delete_or_keep(setup, after_success, inbox_keeps, state):
+    s = setup
+    s.filing.config.after_success = after_success
+    path = painted(s, "a.png", 5)
+    s.filing.tick(now=0.0)
+    assert path.exists() is inbox_keeps and not (s.archive / "a.png").exists()
+    assert s.store.input_counts() == {state: 1}

@@ -19,6 +19,8 @@ from PIL import Image
 from conftest import ROOT, make_content, make_style, wait_for, write_config
 from nstd.outbox import confined, output_path, safe_component
 
+pytestmark = pytest.mark.slow
+
 
 def encoded(img: Image.Image, fmt: str, **kw) -> bytes:
     buf = io.BytesIO()

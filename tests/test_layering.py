@@ -29,3 +29,9 @@ def test_daemon_knows_nothing_of_tensors():
 def test_watching_and_inspecting_need_no_config_stack():
     banned = ["pydantic", "yaml", "torch", "nstd.config", "nstd.store"]
     assert loaded_after("import nstd.inbox, nstd.walker, nstd.inspector, nstd.fileids", banned) == []
+
+
+def test_the_worker_needs_neither_the_store_nor_the_gallery_nor_the_config_stack():
+    statement = "import nstd.worker, nstd.thumbs, nstd.outbox, nstd.lossplot"
+    assert loaded_after(statement, ["sqlite3", "nstd.store", "nstd.gallery", "nstd.stylize", "pydantic",
+                                    "yaml", "watchdog"]) == []

@@ -11,12 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from conftest import ROOT, job_rows, make_style, png, wait_for, write_config
+from conftest import ROOT, job_rows, make_style, png, wait_for
 
 pytestmark = pytest.mark.slow
 

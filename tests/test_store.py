@@ -73,8 +73,9 @@ def test_a_state_file_of_the_previous_schema_is_migrated(tmp_path):
     import sqlite3
     path = tmp_path / "old.sqlite"
     from nstd.store import SCHEMA
-    old = SCHEMA.replace("job_key TEXT NOT NULL,", "job_key TEXT NOT NULL UNIQUE,").replace(
-        ",\n    UNIQUE (input_id, job_key)", "").replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", "")
+    old = (SCHEMA.replace("job_key TEXT NOT NULL,", "job_key TEXT NOT NULL UNIQUE,")
+           .replace(",\n    UNIQUE (input_id, job_key)", "")
+           .replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", ""))
     db = sqlite3.connect(path)
     db.executescript(old)
     db.execute("INSERT INTO inputs (relpath, path, sha256, size, created, updated) VALUES ('a', '/a', 'h', 1, 0, 0)")

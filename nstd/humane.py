@@ -1,0 +1,23 @@
+"""Durations and reasons as people read them, the same in `nstd status`, the gallery and the logs."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+
+def duration(seconds: Optional[float]) -> str:
+    """'12.3 s', '5m03s', '2h05m'; '?' when unknown."""
+    if seconds is None:
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def first_line(text: Optional[str]) -> str:
+    """The headline of an error, whatever it holds (a traceback, nothing at all)."""
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else "no reason recorded"

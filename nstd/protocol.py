@@ -1,0 +1,82 @@
+"""What the daemon and its worker say to each other over their pipe: typed, pickled messages.
+
+A job order carries everything the worker needs and nothing it must look up; the worker answers
+with one of the result messages. Nothing here imports torch, the store or the config stack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class JobOrder:
+    id: int
+    key: str                     # the painting's identity: content, styles, parameters
+    input: str                   # the photo's path now
+    relpath: str                 # its name in the inbox
+    sha256: str
+    rule: str
+    style: str
+    images: tuple[dict, ...]     # {"path", "weight"} per style image
+    params: dict
+    output: str                  # where the result goes
+    outbox: str
+    preview_every: int = 0
+
+
+# -- daemon -> worker ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    order: JobOrder
+
+
+@dataclass(frozen=True)
+class Ping:
+    """Asked while idle: a stopped or hung worker does not answer."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+# -- worker -> daemon ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ready:
+    info: dict
+
+
+@dataclass(frozen=True)
+class BootError:
+    cause: str
+
+
+@dataclass(frozen=True)
+class Pong:
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    job_id: int
+    progress: dict
+
+
+@dataclass(frozen=True)
+class Done:
+    job_id: int
+    outputs: dict
+
+
+@dataclass(frozen=True)
+class Failed:
+    job_id: int
+    error: str
+    permanent: bool                  # the job itself cannot succeed: no retry
+    environmental: bool = False      # the outbox, not the job: pause, and the attempt does not count
+    details: Optional[dict] = field(default=None, compare=False)
+
+
+WorkerMessage = Ready | BootError | Pong | Progress | Done | Failed
