@@ -90,7 +90,7 @@ def _gallery(args) -> int:
     config = load_config(args.config)
     store = Store(config.state, readonly=True)
     try:
-        pages = write_gallery(store, config.outbox)
+        pages = write_gallery(store, config.outbox, full=True)
     finally:
         store.close()
     print(f"wrote {pages[0]}" + (f" and {len(pages) - 1} more page(s)" if len(pages) > 1 else ""))

@@ -112,8 +112,11 @@ class Daemon:
         self.intake.close()
         try:
             self.supervisor.shutdown()
+            write_gallery(self.store, self.config.outbox, stopped=True)  # no running job shown after a stop
         except StoreUnavailable as e:
             self.log.error("cannot requeue the running job now; the next start will", error=e.cause)
+        except OSError as e:
+            self.log.error("cannot write the gallery", outbox=str(self.config.outbox), error=str(e))
         self.store.close()
         self.log.info("nstd stopped", processed=self.supervisor.processed)
 

@@ -17,6 +17,7 @@ from typing import Callable
 from .backoff import Backoff
 from .config import Config
 from .fileids import file_sha256
+from .humane import first_line
 from .jobs import JobState
 from .outbox import confined, move_input, safe_component, unique_path, write_error_json
 from .store import Input, Job, Store
@@ -100,11 +101,6 @@ class Filing:
         self.store.close_input(inp.id, "failed", str(dest), cause)
         self.log.error("input could not be filed: moved to failed/ with the reason", input=inp.relpath,
                        moved_to=str(dest), cause=cause)
-
-
-def first_line(text: str | None) -> str:
-    lines = (text or "").splitlines()
-    return lines[0] if lines else "no reason recorded"
 
 
 def failure_report(inp: Input, jobs: list[Job], cause: str) -> dict:

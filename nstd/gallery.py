@@ -14,8 +14,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 
+from .humane import duration, first_line
 from .jobs import JobState
-from .humane import duration
 from .names import shown
 from .outbox import atomic_write_bytes, log_path_for
 from .thumbs import HIDDEN, hidden_dir, preview_path  # noqa: F401  (the gallery's links point there)
@@ -107,42 +107,64 @@ def _page(title: str, body: str, refresh: bool) -> str:
 
 
 def page_name(n: int) -> str:
-    return "index.html" if n == 1 else f"page-{n}.html"
+    """index.html holds the newest results; page-1.html the oldest PAGE_SIZE, page-2.html the next..."""
+    return "index.html" if n == 0 else f"page-{n}.html"
 
 
-def write_gallery(store: Store, outbox: Path) -> list[Path]:
-    """Rewrite index.html and its pages from the queue's state; returns the pages written."""
-    done = store.jobs_in(JobState.DONE, limit=1_000_000, newest_first=True)
-    running = store.jobs_in(JobState.RUNNING)
+def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool = False) -> list[Path]:
+    """Rewrite index.html and write any missing page of older results; returns the pages written.
+
+    Older results sit in pages of PAGE_SIZE in the order they finished, page-1.html the oldest. A
+    full page never changes, so a rewrite costs the newest page, not the history; `full` rewrites
+    every page (`nstd gallery`). `stopped` says so, with no running jobs and no refresh.
+    """
+    counts = store.counts()
+    archived = counts["done"] // PAGE_SIZE
+    newest = store.jobs_in(JobState.DONE, limit=PAGE_SIZE, newest_first=True)
+    running = [] if stopped else store.jobs_in(JobState.RUNNING)
     failed_jobs = store.jobs_in(JobState.FAILED, limit=200, newest_first=True)
     failed_inputs = [i for i in store.failed_inputs(200) if not any(j.input_id == i.id for j in failed_jobs)]
-    cards = [c for c in (_result_card(j, outbox) for j in done) if c]
-    pages = max(1, -(-len(cards) // PAGE_SIZE))
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    written = []
-    for n in range(1, pages + 1):
-        nav = "".join(f"<span>{i}</span>" if i == n else f'<a href="{page_name(i)}">{i}</a>'
-                      for i in range(1, pages + 1)) if pages > 1 else ""
-        parts = [f"<header><h1>nstd outbox</h1><p class=dim>{len(cards)} results, "
-                 f"{len(failed_jobs) + len(failed_inputs)} failed, {len(running)} running; updated {stamp}"
-                 f"</p><nav>{nav}</nav></header><main>"]
-        if n == 1 and running:
-            parts.append('<h2>Running</h2><div class="grid">'
-                         + "".join(_running_card(j, outbox) for j in running) + "</div>")
-        chunk = cards[(n - 1) * PAGE_SIZE:n * PAGE_SIZE]
-        parts.append('<div class="grid">' + ("".join(chunk) or "<p>No results yet.</p>") + "</div>")
-        if n == 1 and (failed_jobs or failed_inputs):
-            items = [f"<li><b>{_e(j.input_relpath)}</b> &rarr; {_e(j.style)}: "
-                     f'<span class="bad">{_e((j.error or "?").splitlines()[0])}</span></li>' for j in failed_jobs]
-            items += [f'<li><b>{_e(i.relpath)}</b>: <span class="bad">{_e(i.error)}</span></li>'
-                      for i in failed_inputs]
-            parts.append('<h2>Failed</h2><p class=dim>The inputs are in the failed folder, each with '
-                         f'a .error.json beside it.</p><ul class="failed">{"".join(items)}</ul>')
-        parts.append("</main>")
+    state = f"daemon stopped at {stamp}" if stopped else f"updated {stamp}"
+    nav_pages = [0, *range(archived, 0, -1)]
+
+    def header(current: int) -> str:
+        nav = "".join(f"<span>{_nav_label(i)}</span>" if i == current
+                      else f'<a href="{page_name(i)}">{_nav_label(i)}</a>' for i in nav_pages) if archived else ""
+        return (f"<header><h1>nstd outbox</h1><p class=dim>{counts['done']} results, "
+                f"{len(failed_jobs) + len(failed_inputs)} failed, {len(running)} running; {state}"
+                f"</p><nav>{nav}</nav></header><main>")
+
+    parts = [header(0)]
+    if running:
+        parts.append('<h2>Running</h2><div class="grid">'
+                     + "".join(_running_card(j, outbox) for j in running) + "</div>")
+    cards = "".join(_result_card(j, outbox) for j in newest)
+    parts.append('<div class="grid">' + (cards or "<p>No results yet.</p>") + "</div>")
+    if failed_jobs or failed_inputs:
+        items = [f"<li><b>{_e(j.input_relpath)}</b> &rarr; {_e(j.style)}: "
+                 f'<span class="bad">{_e(first_line(j.error))}</span></li>' for j in failed_jobs]
+        items += [f'<li><b>{_e(i.relpath)}</b>: <span class="bad">{_e(i.error)}</span></li>'
+                  for i in failed_inputs]
+        parts.append('<h2>Failed</h2><p class=dim>The inputs are in the failed folder, each with '
+                     f'a .error.json beside it.</p><ul class="failed">{"".join(items)}</ul>')
+    parts.append("</main>")
+    index = outbox / page_name(0)
+    atomic_write_bytes(index, _page("nstd outbox", "".join(parts), refresh=bool(running)).encode())
+    written = [index]
+    for n in range(1, archived + 1):
         path = outbox / page_name(n)
-        atomic_write_bytes(path, _page("nstd outbox", "".join(parts), refresh=bool(running)).encode())
-        written.append(path)
-    for stale in outbox.glob("page-*.html"):  # fewer pages than last time
-        if stale not in written:
+        if full or not path.exists():
+            chunk = store.done_in_order(offset=(n - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+            body = header(n) + '<div class="grid">' + "".join(_result_card(j, outbox) for j in chunk) + "</div></main>"
+            atomic_write_bytes(path, _page(f"nstd outbox, page {n}", body, refresh=False).encode())
+            written.append(path)
+    for stale in outbox.glob("page-*.html"):  # fewer results than last time (a reset state file)
+        number = stale.stem.removeprefix("page-")
+        if not number.isdigit() or int(number) > archived:
             stale.unlink(missing_ok=True)
     return written
+
+
+def _nav_label(n: int) -> str:
+    return "latest" if n == 0 else str(n)

@@ -21,7 +21,7 @@ from .inspector import Inspection, Inspector, too_big
 from .jobs import JobState, job_key
 from .outbox import move_input, result_exists
 from .rules import ignored, targets
-from .store import Store
+from .store import Store, StoreUnavailable
 from .walker import FILE, LINK, Entry, confine, walk
 from .fileids import kind_of
 
@@ -202,7 +202,11 @@ class Intake:
             else:
                 self.quarantine(entry, result.error, sha256=result.sha256 or "")
             return
-        self._record(entry, result)
+        try:
+            self._record(entry, result)
+        except StoreUnavailable:
+            self.tracker.observe(str(path), now)  # not recorded: look at it again once the store is back
+            raise
 
     def _record(self, entry: Entry, result: Inspection) -> None:
         rel, sha = entry.rel, result.sha256

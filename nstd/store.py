@@ -373,6 +373,12 @@ class Store:
                                (state.value, limit))
         return [Job.from_row(r) for r in rows]
 
+    def done_in_order(self, offset: int, limit: int) -> list[Job]:
+        """Done jobs in the order they finished: the gallery's pages of older results."""
+        rows = self.db.execute(_JOB_SELECT + " WHERE jobs.state='done' ORDER BY jobs.finished, jobs.id "
+                               "LIMIT ? OFFSET ?", (limit, offset))
+        return [Job.from_row(r) for r in rows]
+
     def failed_inputs(self, limit: int = 20) -> list[Input]:
         rows = self.db.execute("SELECT * FROM inputs WHERE state IN ('failed', 'refused') "
                                "ORDER BY updated DESC LIMIT ?",

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Optional
 
 from .backoff import Backoff
 from .config import Config
 from .errors import WorkerStartError
-from .filing import first_line
+from .humane import first_line
 from .jobs import JobState
 from .outbox import atomic_write_bytes, link_or_copy, log_path_for, output_path, probe_writable, result_exists
 from .protocol import BootError, Done, Failed, JobOrder, Pong, Progress, Ready
@@ -47,6 +48,7 @@ class WorkerSupervisor:
         self.last_progress_log = 0.0
         self.restart_when_idle = False
         self.processed = 0
+        self.pending: deque = deque()
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self, now: float, wait: bool = False) -> None:
@@ -150,11 +152,15 @@ class WorkerSupervisor:
 
     # -- messages -------------------------------------------------------------------------
     def receive(self, now: float, timeout: float) -> bool:
-        got = False
-        for message in self.worker.messages(timeout):
-            got = True
+        """Read and act on the worker's messages. One whose effect could not be recorded (the state
+        file is full) stays first in line and is acted on again next time, never lost."""
+        self.pending.extend(self.worker.messages(0 if self.pending else timeout))
+        got = bool(self.pending)
+        if got:
             self.last_heard = max(self.last_heard, now)
-            self.on_message(message, now)
+        while self.pending:
+            self.on_message(self.pending[0], now)
+            self.pending.popleft()
         return got
 
     def on_message(self, message, now: float) -> None:

@@ -105,8 +105,13 @@ def test_many_results_are_paginated(tmp_path):
         image.write_bytes(b"png")
         store.finish(jid, {"image": str(image)})
     pages = write_gallery(store, outbox)
-    assert [p.name for p in pages] == ["index.html", "page-2.html", "page-3.html"]
-    assert 'href="page-3.html"' in pages[0].read_text()
+    assert [p.name for p in pages] == ["index.html", "page-1.html", "page-2.html"]
+    index = pages[0].read_text()
+    assert 'href="page-2.html"' in index and 'href="page-1.html"' in index
+    assert f"{PAGE_SIZE * 2 + 1} results" in index and index.count("<article") == PAGE_SIZE
+    assert 'id="job1"' in pages[1].read_text() and f'id="job{PAGE_SIZE + 1}"' in pages[2].read_text()
+    # Full pages never change: the next rewrite writes index.html alone.
+    assert [p.name for p in write_gallery(store, outbox)] == ["index.html"]
     store.close()
 
 
@@ -147,6 +152,7 @@ def test_a_browser_shows_every_image_and_fetches_nothing_outside(processed, tmp_
         driver.quit()
 
 
+@pytest.mark.slow
 def test_running_job_shows_progress_and_a_preview(tmp_path, daemon_with):
     config, d = daemon_with({"slowpoke.png": png()}, defaults={"size": 48, "iterations": 600},
                             extra="worker:\n  preview_every: 5\n")
@@ -162,3 +168,7 @@ def test_running_job_shows_progress_and_a_preview(tmp_path, daemon_with):
                        capture_output=True, text=True, cwd=ROOT)
     running = r"running: job 1 slowpoke.png -> stripes \(attempt 1\) \d+% \(\d+/600\), [\d.]+ it/s, ETA"
     assert re.search(running, r.stdout), r.stdout
+    # After SIGTERM the running job is requeued: the page must not go on claiming it runs.
+    assert d.stop() == 0
+    page = (outbox / "index.html").read_text()
+    assert "daemon stopped at" in page and "ETA" not in page and 'http-equiv="refresh"' not in page

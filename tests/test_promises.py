@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, job_rows, make_style, png, wait_for
+from conftest import ROOT, job_rows, make_style, png, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -224,3 +224,32 @@ def test_ignored_files_raise_no_warnings(tmp_path, daemon_with):
     wait_for(lambda: (tmp_path / "archive" / "y.png").exists(), 60, what="the other file, settled with it")
     assert not d.saw("no rule matches: left in the inbox")
     stops_cleanly(d)
+
+
+def test_a_full_state_disk_pauses_the_daemon_and_it_resumes_by_itself(tmp_path, daemons):
+    state = tmp_path / "state"
+    state.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(state)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        config = write_config(tmp_path, extra="state: ./state/nstd.sqlite\n")
+        (tmp_path / "inbox").mkdir()
+        d = daemons(config)
+        d.wait_ready()
+        filler = state / "filler"
+        with open(filler, "wb", buffering=0) as f:       # fill the state disk completely
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        for i in range(3):
+            (tmp_path / "inbox" / f"p{i}.png").write_bytes(png(i))
+        wait_for(lambda: d.saw("cannot use the state file: pausing"), 60, what="the pause")
+        assert d.proc.poll() is None
+        filler.unlink()
+        wait_for(lambda: len(list((tmp_path / "archive").glob("*.png"))) == 3, 120, what="all three after the pause")
+        stops_cleanly(d)
+    finally:
+        subprocess.run(["umount", "-l", str(state)])

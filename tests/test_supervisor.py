@@ -251,3 +251,17 @@ def test_sigterm_lets_the_running_job_finish_within_the_grace_period_then_requeu
     (job,) = store.jobs_in(store.job(1).state)
     assert (job.state.value, job.attempts) == ("queued", 0)   # our stop is not the job's failed attempt
     store.close()
+
+
+def test_a_result_that_cannot_be_recorded_now_is_recorded_once_the_store_is_back(rig):
+    from nstd.store import StoreUnavailable
+    job = rig.queue("a.png", 1)
+    rig.sup.start(now=0.0, wait=True)
+    rig.sup.tick(now=1.0, dispatching=True)
+    rig.spawned[0].say(Done(job, {"image": "x.png"}))
+    rig.store.db.connection.execute("PRAGMA query_only=1")     # as good as a full disk
+    with pytest.raises(StoreUnavailable):
+        rig.sup.tick(now=2.0, dispatching=True)
+    rig.store.db.connection.execute("PRAGMA query_only=0")
+    rig.sup.tick(now=3.0, dispatching=True)
+    assert rig.store.job(job).state.value == "done" and rig.spawned[0].job_id is None
