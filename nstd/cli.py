@@ -49,10 +49,67 @@ def _run(args) -> int:
 
 def _status(args) -> int:
     from .config import load_config
-    from .status import report
+    from .status import report, report_json
 
-    print(report(load_config(args.config)))
+    config = load_config(args.config)
+    print(report_json(config) if args.json else report(config))
     return 0
+
+
+def _with_store(args, act) -> int:
+    from .config import load_config
+    from .store import Store
+
+    store = Store(load_config(args.config).state, readonly=True)
+    try:
+        return act(store)
+    finally:
+        store.close()
+
+
+def _pause(args) -> int:
+    def act(store):
+        store.pause(args.why)
+        print("paused: the running job finishes, no new one starts (until `nstd resume`)")
+        return 0
+    return _with_store(args, act)
+
+
+def _resume(args) -> int:
+    def act(store):
+        print("resumed: jobs start again" if store.resume() else "was not paused")
+        return 0
+    return _with_store(args, act)
+
+
+def _rerun(args) -> int:
+    from .config import load_config
+    from .rerun import parse_settings, rerun
+    from .store import Store
+
+    config = load_config(args.config)
+    settings = parse_settings(args.set or [])
+    store = Store(config.state, readonly=True)
+    try:
+        new = rerun(config, store, args.input, args.style or [], settings)
+    finally:
+        store.close()
+    if not new:
+        print("nothing new to paint: these styles and settings were painted already (change them with "
+              "--style or --set)")
+        return 0
+    print(f"queued job(s) {', '.join(map(str, new))}; a running daemon paints them beside the earlier results")
+    return 0
+
+
+def _priority(args) -> int:
+    def act(store):
+        if not store.set_priority(args.job, args.priority):
+            print(f"nstd: job {args.job} is not queued or running", file=sys.stderr)
+            return 1
+        print(f"job {args.job}: priority {args.priority}")
+        return 0
+    return _with_store(args, act)
 
 
 def _retry(args) -> int:
@@ -142,7 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--until-idle", action="store_true",
                    help="exit once the inbox is settled and the queue is empty")
     with_config("check", "validate a config file and report every problem", _check)
-    with_config("status", "jobs per state, the running job, recent failures", _status)
+    q = with_config("status", "jobs per state, the running job, the queue's order, recent failures", _status)
+    q.add_argument("--json", action="store_true", help="the same facts as JSON, for scripts")
+    q = with_config("pause", "let the running job finish and start no new one, until resume", _pause)
+    q.add_argument("--why", default="nstd pause", help="a note shown by status (default: nstd pause)")
+    with_config("resume", "start jobs again after a pause", _resume)
+    q = with_config("rerun", "paint an archived or failed photo again with other styles or settings", _rerun)
+    q.add_argument("input", help="the photo's name in the inbox (as `nstd status` shows it), or its file's path")
+    q.add_argument("--style", action="append", metavar="NAME", help="a style from the config (repeatable; "
+                   "default: the styles it was painted with)")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="a parameter, e.g. style_weight=80 "
+                   "(repeatable; any `nstd stylize` option with _ for -)")
+    q = with_config("priority", "change a queued job's priority (higher runs first)", _priority)
+    q.add_argument("job", type=int)
+    q.add_argument("priority", type=int)
     with_config("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery)
     q = with_config("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)
     q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")

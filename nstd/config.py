@@ -6,6 +6,7 @@ pydantic does the type checking and gives key paths; this module adds what a sch
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from .engine.params import PRESETS
 from .errors import ConfigError, InputError
 from .images import image_size
 from .jobs import JobSpec, StyleRef, param_fields
+from .schedule import ActiveHours
 
 
 class _Strict(BaseModel):
@@ -60,6 +62,7 @@ class RuleModel(_Strict):
     name: Optional[str] = None
     params: ParamsModel = ParamsModel()
     output: Literal["png", "jpg"] = "png"
+    priority: int = Field(0, description="higher runs first; first come, first served within a priority")
 
 
 class WatchModel(_Strict):
@@ -80,6 +83,33 @@ class WorkerModel(EngineModel):
                                  "answer to a ping) is killed; its job is retried")
     job_timeout_minutes: float = Field(0, ge=0, description="a job running longer is stopped and retried "
                                        "(0: no limit)")
+    active_hours: Optional[str] = Field(None, description="start jobs only in this daily span, e.g. 19:00-07:00")
+
+    @pydantic.field_validator("active_hours")
+    @classmethod
+    def _hours(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            ActiveHours.parse(value)
+        return value
+
+
+class MetricsModel(_Strict):
+    listen: Optional[str] = Field(None, description="host:port for Prometheus, e.g. 127.0.0.1:9464 (off if unset)")
+
+    @pydantic.field_validator("listen")
+    @classmethod
+    def _listen(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            host, _, port = value.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:9464")
+        return value
+
+
+class NotifyModel(_Strict):
+    urls: list[str] = Field([], description="apprise URLs: mailto://, json://, ntfy://, gotify://, slack://, ...")
+    events: list[Literal["job_failed", "input_refused", "queue_drained", "worker_cannot_start"]] = [
+        "job_failed", "input_refused", "queue_drained", "worker_cannot_start"]
 
 
 class ConfigModel(_Strict):
@@ -95,6 +125,8 @@ class ConfigModel(_Strict):
     defaults: ParamsModel = ParamsModel()
     watch: WatchModel = WatchModel()
     worker: WorkerModel = WorkerModel()
+    metrics: MetricsModel = MetricsModel()
+    notify: NotifyModel = NotifyModel()
 
 
 @dataclass(frozen=True)
@@ -117,11 +149,18 @@ class Config:
     ignore: tuple[str, ...]
     watch: WatchModel
     worker: WorkerModel
+    metrics: MetricsModel = MetricsModel()
+    notify: NotifyModel = NotifyModel()
+    style_images: dict = dataclasses.field(default_factory=dict)  # every named style, used or not
 
     @property
     def engine_options(self) -> EngineOptions:
         return EngineOptions(**{f.name: getattr(self.worker, f.name)
                                 for f in param_fields((EngineOptions,))})
+
+    @property
+    def active_hours(self) -> Optional[ActiveHours]:
+        return ActiveHours.parse(self.worker.active_hours) if self.worker.active_hours else None
 
     @property
     def styles(self) -> dict[str, tuple[StyleRef, ...]]:
@@ -226,7 +265,7 @@ def _resolve(model: ConfigModel, path: Path) -> Config:
                 continue
             rule_name = rule.name or (name if len(names) == 1 else "+".join(names))
             jobs.append(JobSpec(style=name, images=refs, params=params,
-                                rule=rule_name, output_ext=rule.output))
+                                rule=rule_name, output_ext=rule.output, priority=rule.priority))
         patterns = (rule.match,) if isinstance(rule.match, str) else tuple(rule.match)
         rules.append(Rule(name=rule.name or f"rule{i}", patterns=patterns, jobs=tuple(jobs)))
 
@@ -239,6 +278,7 @@ def _resolve(model: ConfigModel, path: Path) -> Config:
     return Config(
         path=path, **folders, state=state, after_success=model.after_success,
         rules=tuple(rules), ignore=tuple(model.ignore), watch=model.watch, worker=model.worker,
+        metrics=model.metrics, notify=model.notify, style_images={n: refs for n, (refs, _) in styles.items()},
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -24,13 +25,17 @@ from typing import Callable, Optional
 from . import __version__, logs
 from .backoff import Backoff
 from .config import Config, load_config
-from .errors import ConfigError, StateError
+from .errors import ConfigError, StateError, WorkerStartError
 from .filing import Filing
 from .gallery import REFRESH_SECONDS, write_gallery
 from .health import Health
 from .intake import Intake
+from .metrics import REFRESH_SECONDS as REFRESH_METRICS_SECONDS
+from .metrics import Metrics
+from .notify import Notifications
 from .outbox import remove_stale_temps
 from .rules import rule_warnings
+from .schedule import DispatchGate
 from .store import Store, StoreUnavailable
 from .supervisor import WorkerSupervisor
 from .systemd import Notifier
@@ -58,16 +63,22 @@ class Daemon:
         self.store = Store(self.config.state)
         self.store.lock()
         self.health = Health(Notifier())
-        self.intake = Intake(self.config, self.store, self.log, on_refused=self._gallery_now)
+        self.metrics = Metrics()
+        self.notifications = Notifications(self.config.notify.urls, self.config.notify.events, self.log,
+                                           host=socket.gethostname())
+        self.intake = Intake(self.config, self.store, self.log, on_refused=self._refused, metrics=self.metrics)
         self.supervisor = WorkerSupervisor(self.config, self.store, self.log,
                                            spawn or spawn_worker_process(log_json),
-                                           on_change=self._gallery_now, on_progress=self._gallery_soon)
+                                           on_change=self._gallery_now, on_progress=self._gallery_soon,
+                                           metrics=self.metrics, notifications=self.notifications)
         self.filing = Filing(self.config, self.store, self.log, on_filed=lambda: None,
                              on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()))
+        self.gate = DispatchGate(self.store.paused, self.config.active_hours, self.log)
         self.signals: list[int] = []
         self.stopping_since: Optional[float] = None
         self.store_pause = Backoff(1.0, 30.0)
         self.gallery_due: Optional[float] = 0.0  # clock time of the next rewrite, None when current
+        self.was_busy = False
 
     # -- life cycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -77,6 +88,9 @@ class Daemon:
             self.start()
             while self.tick():
                 pass
+        except WorkerStartError as e:
+            self.notifications.worker_cannot_start(e.cause)
+            raise
         finally:
             self.shutdown()
         return 0
@@ -103,6 +117,9 @@ class Daemon:
         for warning in rule_warnings(c, []):
             self.log.warning("config warning", warning=warning)
         self.intake.start()
+        self.metrics.serve(c.metrics.listen)
+        if c.metrics.listen:
+            self.log.info("serving metrics", listen=c.metrics.listen)
         self.supervisor.start(self.clock(), wait=True)
         self.intake.rescan("start-up", self.clock())
         self.health.ready("watching " + str(c.inbox))
@@ -118,6 +135,8 @@ class Daemon:
         except OSError as e:
             self.log.error("cannot write the gallery", outbox=str(self.config.outbox), error=str(e))
         self.store.close()
+        self.metrics.close()
+        self.notifications.close()
         self.log.info("nstd stopped", processed=self.supervisor.processed)
 
     def tick(self) -> bool:
@@ -133,9 +152,13 @@ class Daemon:
             try:
                 if self.stopping_since is None:
                     self.intake.tick(now)
-                self.supervisor.tick(now, dispatching=self.stopping_since is None)
+                stopping = self.stopping_since is not None
+                held = self.gate.closed(now)
+                self.supervisor.tick(now, dispatching=not stopping and held is None, stopping=stopping)
                 self.filing.tick(now)
                 self._write_gallery(now)
+                if now - self.metrics.refreshed >= REFRESH_METRICS_SECONDS:
+                    self._once_a_second(now, held is not None)
                 self.store_pause.succeeded()
             except StoreUnavailable as e:
                 wait = self.store_pause.failed(now)
@@ -159,6 +182,18 @@ class Daemon:
                              job_id=self.supervisor.job_id)
             return False
         return True
+
+    def _once_a_second(self, now: float, held: bool) -> None:
+        counts = self.store.counts()
+        self.metrics.refresh(now, counts, self.store.input_counts(), held, self.supervisor.healthy(now))
+        busy = counts["queued"] + counts["running"] > 0 or not self.intake.idle()
+        if self.was_busy and not busy:
+            self.notifications.queue_drained()
+        self.was_busy = busy
+
+    def _refused(self, name: str, cause: str) -> None:
+        self._gallery_now()
+        self.notifications.input_refused(name, cause)
 
     # -- signals and reload -------------------------------------------------------------
     def _handle_signals(self, now: float) -> None:
@@ -189,6 +224,7 @@ class Daemon:
             return
         old, self.config = self.config, new
         self.filing.config = self.supervisor.config = new
+        self.gate.hours = new.active_hours
         if new.state != old.state:
             self.log.warning("state file changes need a restart; keeping the old one", state=str(old.state))
         if worker_settings(new) != worker_settings(old):

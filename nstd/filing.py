@@ -19,7 +19,7 @@ from .config import Config
 from .fileids import file_sha256
 from .humane import first_line
 from .jobs import JobState
-from .outbox import confined, move_input, safe_component, unique_path, write_error_json
+from .outbox import confined, error_json_path, move_input, safe_component, unique_path, write_error_json
 from .store import Input, Job, Store
 
 MAX_TRIES = 8          # with doubling waits from 1 s: about four minutes of trying
@@ -74,8 +74,12 @@ class Filing:
             self.store.close_input(inp.id, "deleted", str(src))
         elif c.after_success == "keep":
             self.store.close_input(inp.id, "kept", str(src))
+        elif src.is_relative_to(c.archive):
+            self.store.close_input(inp.id, "archived", str(src))  # painted again (nstd rerun): it stays
         else:
             dest = move_input(src, c.archive, inp.relpath)
+            if src.is_relative_to(c.failed):
+                error_json_path(src).unlink(missing_ok=True)  # a failed photo, rerun and painted: no longer failed
             self.store.close_input(inp.id, "archived", str(dest))
             self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
 

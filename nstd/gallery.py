@@ -126,6 +126,8 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
     failed_inputs = [i for i in store.failed_inputs(200) if not any(j.input_id == i.id for j in failed_jobs)]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     state = f"daemon stopped at {stamp}" if stopped else f"updated {stamp}"
+    if store.paused():
+        state = "paused: no new job starts until `nstd resume`; " + state
     nav_pages = [0, *range(archived, 0, -1)]
 
     def header(current: int) -> str:

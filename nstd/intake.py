@@ -19,6 +19,7 @@ from .config import Config
 from .inbox import InboxWatcher, SettleTracker
 from .inspector import Inspection, Inspector, too_big
 from .jobs import JobState, job_key
+from .metrics import Metrics
 from .outbox import move_input, result_exists
 from .rules import ignored, targets
 from .store import Store, StoreUnavailable
@@ -27,8 +28,10 @@ from .fileids import kind_of
 
 
 class Intake:
-    def __init__(self, config: Config, store: Store, log, on_refused: Callable[[], None]):
+    def __init__(self, config: Config, store: Store, log, on_refused: Callable[[str, str], None],
+                 metrics: Optional[Metrics] = None):
         self.config, self.store, self.log, self.on_refused = config, store, log, on_refused
+        self.metrics = metrics or Metrics()
         self.tracker = SettleTracker(config.watch.settle_seconds)
         self.inspector = Inspector(config.worker.max_pixels, config.watch.max_file_mb * 10**6)
         self.attempts: dict[str, int] = {}
@@ -104,6 +107,7 @@ class Intake:
         if self.watcher and self.watcher.overflowed.is_set():
             self.watcher.overflowed.clear()
             self.log.warning("file event queue overflowed: rescanning")
+            self.metrics.overflows.inc()
             self.next_rescan = 0.0
         for kind, path in self.watcher.drain() if self.watcher else []:
             entry = confine(self.config.inbox, Path(path))
@@ -143,6 +147,7 @@ class Intake:
         now = time.monotonic() if now is None else now
         seen = self._scan(now, skip=self.store.open_input_paths() | self.unmatched | self.inspector.busy_with())
         self.next_rescan = now + self.config.watch.rescan_minutes * 60
+        self.metrics.rescans.labels(why).inc()
         self.log.info("scanned inbox", why=why, new_candidates=seen)
 
     def _scan(self, now: float, folder: Optional[Path] = None, skip: frozenset | set = frozenset()) -> int:
@@ -216,7 +221,7 @@ class Intake:
         known = self.store.known_input(rel, sha)
         if known and (known.state == "pending" or (known.state in ("kept", "stuck") and known.path == str(entry.path))):
             return  # a stray event on a file already queued (or kept) with this very content
-        jobs = [(job_key(sha, s), s.rule, s.style, s.as_stored()) for s in specs]
+        jobs = [(job_key(sha, s), s.rule, s.style, s.as_stored(), s.priority) for s in specs]
         _, new, done_before = self.store.add_input(rel, str(entry.path), sha, result.size, jobs)
         for job_id in done_before:
             job = self.store.job(job_id)
@@ -241,4 +246,4 @@ class Intake:
             return
         self.store.fail_input(entry.rel, str(dest), sha256, size, cause)
         self.log.warning("input refused", input=entry.rel, cause=cause, moved_to=str(dest))
-        self.on_refused()
+        self.on_refused(entry.rel, cause)

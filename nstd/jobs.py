@@ -61,6 +61,7 @@ class JobSpec:
     params: TransferParams
     rule: str
     output_ext: str = "png"
+    priority: int = 0  # the queue's order, not the painting: not part of the job key
 
     def as_stored(self) -> dict:
         """What the store keeps and the worker needs: style images, parameters, output type."""

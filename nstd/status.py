@@ -1,39 +1,75 @@
-"""`nstd status`: what the queue holds, what runs now, what failed and why."""
+"""`nstd status`: what the queue holds, what runs now, what is next, what failed and why.
+
+`facts` gathers everything once; the text view and `--json` are two renderings of the same facts.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 from .config import Config
+from .humane import duration, first_line
 from .jobs import JobState
-from .humane import duration
 from .names import shown
-from .store import Store
+from .store import Job, Store
+
+
+def _job(job: Job) -> dict:
+    return {"job_id": job.id, "input": shown(job.input_relpath), "style": job.style, "rule": job.rule,
+            "priority": job.priority, "attempts": job.attempts}
+
+
+def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
+    store = Store(config.state, readonly=True)
+    try:
+        failed_jobs = store.jobs_in(JobState.FAILED, failures, newest_first=True)
+        failed_inputs = [i for i in store.failed_inputs(failures) if not any(j.input_id == i.id for j in failed_jobs)]
+        hours = config.active_hours
+        return {
+            "state": str(config.state),
+            "jobs": store.counts(),
+            "inputs": store.input_counts(),
+            "paused": store.paused(),
+            "active_hours": str(hours) if hours else None,
+            "inside_active_hours": hours.contains(dt.datetime.now().time()) if hours else True,
+            "running": [{**_job(j), "progress": j.progress} for j in store.jobs_in(JobState.RUNNING)],
+            "queue": [_job(j) for j in store.queue(queued)],
+            "failures": [{**_job(j), "error": shown(first_line(j.error))} for j in failed_jobs]
+                        + [{"input": shown(i.relpath), "error": shown(i.error or "?"), "stage": i.state}
+                           for i in failed_inputs],
+        }
+    finally:
+        store.close()
 
 
 def report(config: Config, failures: int = 10) -> str:
-    store = Store(config.state, readonly=True)
-    try:
-        counts = store.counts()
-        inputs = store.input_counts()
-        lines = [f"state: {config.state}",
-                 "jobs: " + ", ".join(f"{counts[s.value]} {s.value}" for s in JobState),
-                 "inputs: " + (", ".join(f"{n} {s}" for s, n in sorted(inputs.items())) or "none")]
-        running = store.jobs_in(JobState.RUNNING)
-        for job in running:
-            p = job.progress or {}
-            lines.append(f"running: job {job.id} {job.input_relpath} -> {job.style} (attempt {job.attempts})"
-                         + (f" {p.get('percent', 0):.0f}% ({p.get('done')}/{p.get('total')}), "
-                            f"{p.get('it_per_s', 0):.2f} it/s, ETA {duration(p.get('eta_s'))}" if p else
-                            " starting"))
-        failed_jobs = store.jobs_in(JobState.FAILED, failures, newest_first=True)
-        failed_inputs = [i for i in store.failed_inputs(failures)
-                         if not any(j.input_id == i.id for j in failed_jobs)]
-        if failed_jobs or failed_inputs:
-            lines.append("recent failures:")
-        for job in failed_jobs:
-            lines.append(f"  job {job.id} {job.input_relpath} -> {job.style}: "
-                         f"{(job.error or '').splitlines()[0] if job.error else '?'}")
-        for inp in failed_inputs:
-            lines.append(f"  input {inp.relpath}: {inp.error}")
-        return shown("\n".join(lines))
-    finally:
-        store.close()
+    f = facts(config, failures)
+    lines = [f"state: {f['state']}",
+             "jobs: " + ", ".join(f"{f['jobs'][s.value]} {s.value}" for s in JobState),
+             "inputs: " + (", ".join(f"{n} {s}" for s, n in sorted(f["inputs"].items())) or "none")]
+    if f["paused"]:
+        since = dt.datetime.fromtimestamp(f["paused"]["since"]).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"PAUSED since {since} ({f['paused'].get('why')}): no new job starts; `nstd resume`")
+    if f["active_hours"]:
+        lines.append(f"active hours: {f['active_hours']} ("
+                     + ("inside now" if f["inside_active_hours"] else "outside now: no new job starts") + ")")
+    for job in f["running"]:
+        p = job["progress"] or {}
+        lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']} (attempt {job['attempts']})"
+                     + (f" {p.get('percent', 0):.0f}% ({p.get('done')}/{p.get('total')}), "
+                        f"{p.get('it_per_s', 0):.2f} it/s, ETA {duration(p.get('eta_s'))}" if p else " starting"))
+    if f["queue"]:
+        lines.append("next:")
+        lines += [f"  job {j['job_id']} {j['input']} -> {j['style']}" + (f" (priority {j['priority']})"
+                                                                         if j["priority"] else "")
+                  for j in f["queue"]]
+    if f["failures"]:
+        lines.append("recent failures:")
+        lines += [f"  job {x['job_id']} {x['input']} -> {x['style']}: {x['error']}" if "job_id" in x
+                  else f"  input {x['input']}: {x['error']}" for x in f["failures"]]
+    return "\n".join(lines)
+
+
+def report_json(config: Config) -> str:
+    return json.dumps(facts(config), indent=1)

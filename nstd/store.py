@@ -60,10 +60,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL,
     started REAL,
     finished REAL,
+    priority INTEGER NOT NULL DEFAULT 0,
     UNIQUE (input_id, job_key)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE INDEX IF NOT EXISTS jobs_order ON jobs (state, priority DESC, id);
 CREATE INDEX IF NOT EXISTS jobs_input ON jobs (input_id);
 CREATE INDEX IF NOT EXISTS inputs_state ON inputs (state);
 """
@@ -116,6 +122,7 @@ class Job:
     input_relpath: str
     input_sha256: str
     finished: Optional[float] = None
+    priority: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -123,7 +130,7 @@ class Job:
                    json.loads(row["spec"]), JobState(row["state"]), row["attempts"], row["error"],
                    json.loads(row["outputs"]) if row["outputs"] else None,
                    json.loads(row["progress"]) if row["progress"] else None,
-                   row["path"], row["relpath"], row["sha256"], row["finished"])
+                   row["path"], row["relpath"], row["sha256"], row["finished"], row["priority"])
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,21 @@ class Store:
                               (fs_bytes(relpath), sha256)).fetchone()
         return _input(row) if row else None
 
+    def input_named(self, relpath: str) -> Optional[Input]:
+        """The latest input recorded under this inbox name."""
+        row = self.db.execute(f"SELECT * FROM inputs WHERE relpath={NAME} ORDER BY updated DESC LIMIT 1",
+                              (fs_bytes(relpath),)).fetchone()
+        return _input(row) if row else None
+
+    def input_at(self, path: str) -> Optional[Input]:
+        row = self.db.execute(f"SELECT * FROM inputs WHERE path={NAME} ORDER BY updated DESC LIMIT 1",
+                              (fs_bytes(path),)).fetchone()
+        return _input(row) if row else None
+
+    def jobs_of(self, input_id: int) -> list[Job]:
+        return [Job.from_row(r) for r in self.db.execute(_JOB_SELECT + " WHERE input_id=? ORDER BY jobs.id",
+                                                         (input_id,))]
+
     def open_input_paths(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT path FROM inputs WHERE state=?", (INPUT_OPEN,))}
 
@@ -206,6 +228,7 @@ class Store:
                   jobs: list[tuple[str, str, str, dict]]) -> tuple[int, list[int], list[str]]:
         """Record an arrival and its jobs (key, rule, style, spec) in one transaction.
 
+        A job may carry a fifth element, its priority (higher runs first; default 0).
         Returns the input id, the ids of new jobs, and the ids of this input's jobs that were done
         before (the same file dropped again under the same name: the caller checks their results).
         A new drop is a new request: the input is reopened and its failed jobs are queued afresh.
@@ -229,11 +252,12 @@ class Store:
                     f"VALUES ({NAME}, {NAME}, ?, ?, ?, ?)",
                     (fs_bytes(relpath), fs_bytes(path), sha256, size, now, now)).lastrowid
             new, done_before = [], []
-            for key, rule, style, spec in jobs:
+            for key, rule, style, spec, *priority in jobs:
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO jobs (input_id, job_key, rule, style, spec, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (input_id, key, rule, style, json.dumps(spec, sort_keys=True), now, now))
+                    "INSERT OR IGNORE INTO jobs (input_id, job_key, rule, style, spec, priority, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (input_id, key, rule, style, json.dumps(spec, sort_keys=True), priority[0] if priority else 0,
+                     now, now))
                 if cur.rowcount == 1:
                     new.append(cur.lastrowid)
                     continue
@@ -280,7 +304,8 @@ class Store:
     def claim_next(self) -> Optional[Job]:
         now = time.time()
         with self._tx():
-            row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY id LIMIT 1").fetchone()
+            row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY priority DESC, id "
+                                  "LIMIT 1").fetchone()
             if row is None:
                 return None
             cur = self.db.execute("UPDATE jobs SET state='running', attempts=attempts+1, started=?, "
@@ -289,6 +314,29 @@ class Store:
             if cur.rowcount != 1:
                 return None
         return self.job(row["id"])
+
+    def queue(self, limit: int = 20) -> list[Job]:
+        """Queued jobs in the order they will run: higher priority first, then first come."""
+        rows = self.db.execute(_JOB_SELECT + " WHERE jobs.state='queued' ORDER BY jobs.priority DESC, jobs.id "
+                               "LIMIT ?", (limit,))
+        return [Job.from_row(r) for r in rows]
+
+    def set_priority(self, job_id: int, priority: int) -> bool:
+        return self.db.execute("UPDATE jobs SET priority=?, updated=? WHERE id=? AND state IN ('queued', 'running')",
+                               (priority, time.time(), job_id)).rowcount == 1
+
+    # -- pause ------------------------------------------------------------------------------
+    def pause(self, why: str) -> None:
+        """No new job starts until `resume` (the running one finishes); survives restarts."""
+        self.db.execute("INSERT INTO settings (key, value) VALUES ('paused', ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value=excluded.value", (json.dumps({"since": time.time(), "why": why}),))
+
+    def resume(self) -> bool:
+        return self.db.execute("DELETE FROM settings WHERE key='paused'").rowcount == 1
+
+    def paused(self) -> Optional[dict]:
+        row = self.db.execute("SELECT value FROM settings WHERE key='paused'").fetchone()
+        return json.loads(row[0]) if row else None
 
     def job(self, job_id: int) -> Job:
         return Job.from_row(self.db.execute(_JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone())
@@ -394,10 +442,16 @@ def _inode(path: Path) -> int:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """State files of nstd 0.1 had one job per key across all inputs; make it one per input."""
+    """Bring a state file of an earlier nstd to this schema."""
     row = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
-    if row is None or "job_key TEXT NOT NULL UNIQUE" not in row[0]:
+    if row is None:
         return
+    if "priority" not in row[0]:
+        db.execute("ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        row = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
+    if "job_key TEXT NOT NULL UNIQUE" not in row[0]:
+        return
+    # nstd 0.1 had one job per key across all inputs; make it one per input.
     # The old indexes move with the renamed table and are dropped with it; SCHEMA makes new ones.
     db.executescript("BEGIN IMMEDIATE; ALTER TABLE jobs RENAME TO jobs_v1;" + SCHEMA
                      + "INSERT INTO jobs SELECT * FROM jobs_v1; DROP TABLE jobs_v1; COMMIT;")

@@ -22,6 +22,8 @@ from .config import Config
 from .errors import WorkerStartError
 from .humane import first_line
 from .jobs import JobState
+from .metrics import Metrics
+from .notify import Notifications
 from .outbox import atomic_write_bytes, link_or_copy, log_path_for, output_path, probe_writable, result_exists
 from .protocol import BootError, Done, Failed, JobOrder, Pong, Progress, Ready
 from .store import Job, Store
@@ -36,8 +38,11 @@ PROGRESS_WRITE_SECONDS = 1.0
 
 class WorkerSupervisor:
     def __init__(self, config: Config, store: Store, log, spawn: Callable[[Config], object],
-                 on_change: Callable[[], None], on_progress: Callable[[], None] = lambda: None):
+                 on_change: Callable[[], None], on_progress: Callable[[], None] = lambda: None,
+                 metrics: Optional[Metrics] = None, notifications: Optional[Notifications] = None):
         self.config, self.store, self.log, self.spawn = config, store, log, spawn
+        self.metrics = metrics or Metrics()
+        self.notifications = notifications or Notifications([], [], log)
         self.on_change, self.on_progress = on_change, on_progress
         self.worker = None
         self.restart = Backoff(1.0, MAX_RESTART_BACKOFF)
@@ -52,6 +57,8 @@ class WorkerSupervisor:
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self, now: float, wait: bool = False) -> None:
+        if self.restart.failures:
+            self.metrics.worker_restarts.inc()
         self.worker = self.spawn(self.config)
         self.last_heard = self.last_progress_log = now
         self.log.info("worker starting", pid=self.worker.pid)
@@ -94,10 +101,12 @@ class WorkerSupervisor:
             self.worker.stop()
 
     # -- the loop -------------------------------------------------------------------------
-    def tick(self, now: float, dispatching: bool) -> None:
+    def tick(self, now: float, dispatching: bool, stopping: bool = False) -> None:
+        """Read messages, watch for stalls and deaths, restart (unless stopping), and start the next
+        job if `dispatching` (not stopping, not paused, inside the active hours)."""
         w = self.worker
         if w is not None:
-            self.receive(now, TICK_SECONDS if w.job_id is not None or dispatching else 0)
+            self.receive(now, TICK_SECONDS if w.job_id is not None or not stopping else 0)
             w = self.worker
         else:
             time.sleep(TICK_SECONDS)
@@ -106,13 +115,13 @@ class WorkerSupervisor:
         if w is not None and not w.alive():
             self._buried(w, now)
             return
-        if not dispatching:
+        if stopping:
             return
         if w is None:
             if self.restart.due(now):
                 self.start(now)
             return
-        if w.ready and w.job_id is None and self.dispatch_pause.due(now):
+        if dispatching and w.ready and w.job_id is None and self.dispatch_pause.due(now):
             if self.restart_when_idle:
                 self.restart_when_idle = False
                 w.stop()
@@ -194,6 +203,9 @@ class WorkerSupervisor:
 
     def _done(self, job_id: int, outputs: dict) -> None:
         self.store.finish(job_id, outputs)
+        self.metrics.job_done(self.store.job(job_id).rule, outputs)
+        self.notifications.job_done()
+        self.metrics.last_success.set(time.time())
         if self.worker is not None and self.worker.job_id == job_id:
             self.worker.job_id = None
         self.processed += 1
@@ -205,6 +217,10 @@ class WorkerSupervisor:
 
     def _fail(self, job_id: int, error: str, permanent: bool) -> None:
         state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
+        job = self.store.job(job_id)
+        self.metrics.job_failed(job.rule, final=state is JobState.FAILED)
+        if state is JobState.FAILED:
+            self.notifications.job_failed(job.input_relpath, job.style, first_line(error))
         self.log.warning("job failed", job_id=job_id, state=state.value, error=first_line(error),
                          will_retry=state is JobState.QUEUED)
         self.on_change()

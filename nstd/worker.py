@@ -176,6 +176,7 @@ def _run_job(engine, conn: Connection, job: JobOrder, max_pixels: int, parent_pi
         final = {k: v for k, v in result.final.items() if k != "style_layers"}
         conn.send(Done(job_id, {"image": str(image), "log": str(log_file), "plot": str(plot), "thumbs": thumbs,
                                 "final": final, "seconds": result.info["timings"]["total_seconds"],
+                                "seconds_per_iteration": result.info["timings"].get("seconds_per_iteration"),
                                 "device": result.info["device"]}))
 
 

@@ -253,3 +253,4 @@ def test_a_full_state_disk_pauses_the_daemon_and_it_resumes_by_itself(tmp_path, 
         stops_cleanly(d)
     finally:
         subprocess.run(["umount", "-l", str(state)])
+

@@ -74,8 +74,11 @@ def test_a_state_file_of_the_previous_schema_is_migrated(tmp_path):
     path = tmp_path / "old.sqlite"
     from nstd.store import SCHEMA
     old = (SCHEMA.replace("job_key TEXT NOT NULL,", "job_key TEXT NOT NULL UNIQUE,")
-           .replace(",\n    UNIQUE (input_id, job_key)", "")
-           .replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", ""))
+           .replace(",\n    priority INTEGER NOT NULL DEFAULT 0,\n    UNIQUE (input_id, job_key)", "")
+           .replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", "")
+           .replace("CREATE INDEX IF NOT EXISTS jobs_order ON jobs (state, priority DESC, id);", ""))
+    old = old[:old.index("CREATE TABLE IF NOT EXISTS settings")] + old[old.index("CREATE INDEX"):]
+    assert "priority" not in old and "settings" not in old and "UNIQUE," in old
     db = sqlite3.connect(path)
     db.executescript(old)
     db.execute("INSERT INTO inputs (relpath, path, sha256, size, created, updated) VALUES ('a', '/a', 'h', 1, 0, 0)")
@@ -171,3 +174,22 @@ def test_a_corrupt_state_file_is_a_state_error(tmp_path):
 def test_readonly_needs_an_existing_file(tmp_path):
     with pytest.raises(StateError, match="no state file"):
         Store(tmp_path / "none.sqlite", readonly=True)
+
+
+def test_higher_priority_runs_first_and_first_come_within_a_priority(store):
+    ids = {}
+    for name, priority in (("a", 0), ("b", 5), ("c", 0), ("d", 5)):
+        _, (ids[name],), _ = store.add_input(f"{name}.jpg", f"/in/{name}.jpg", name, 1,
+                                            [(f"k{name}", "r", "s", {}, priority)])
+    assert [j.input_relpath for j in store.queue()] == ["b.jpg", "d.jpg", "a.jpg", "c.jpg"]
+    assert store.set_priority(ids["c"], 9)
+    assert [store.claim_next().input_relpath for _ in range(4)] == ["c.jpg", "b.jpg", "d.jpg", "a.jpg"]
+
+
+def test_pause_survives_a_new_connection_and_resume_clears_it(tmp_path, store):
+    assert store.paused() is None
+    store.pause("nstd pause")
+    other = Store(tmp_path / "state.sqlite")
+    assert other.paused()["why"] == "nstd pause"
+    assert other.resume() and store.paused() is None and not other.resume()
+    other.close()

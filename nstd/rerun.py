@@ -1,0 +1,67 @@
+"""`nstd rerun`: paint an archived (or failed) photo again, with other styles or parameters.
+
+The photo stays where it is; new jobs are recorded for it with the changed settings, and a running
+daemon paints them. Their results sit beside the earlier ones under names of their own (the
+earlier result's loss log names another job key), and the photo is not moved again afterwards.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+import yaml
+
+from .config import Config, ParamsModel, _problems
+from .engine import EngineError, params_from
+from .errors import ConfigError, NstdError
+from .fileids import file_sha256
+from .jobs import JobSpec, job_key
+from .store import Store
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """`key=value` pairs as typed parameters (YAML scalars: 80, 1e6, true, [a, b]), validated by key."""
+    given = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError("--set", [f"{pair!r}: expected key=value, e.g. style_weight=80"])
+        given[key.strip()] = yaml.safe_load(value)
+    try:
+        ParamsModel.model_validate(given)
+    except pydantic.ValidationError as e:
+        raise ConfigError("--set", _problems(e.errors())) from None
+    return given
+
+
+def rerun(config: Config, store: Store, name: str, styles: list[str], settings: dict) -> list[int]:
+    """Queue the photo `name` (its inbox name, or the path of its archived or failed file) again."""
+    inp = store.input_named(name) or store.input_at(str(Path(name).resolve()))
+    if inp is None:
+        raise NstdError(name, "no photo of that name or path in the state file (see `nstd status`)")
+    path = Path(inp.path)
+    if file_sha256(path) != inp.sha256:
+        raise NstdError(str(path), "the photo is no longer there (or was changed) since it was painted")
+    earlier = store.jobs_of(inp.id)
+    if not earlier and not styles:
+        raise NstdError(name, "it was refused before any job; put it in the inbox again, or give --style")
+    base = earlier[-1]
+    specs = []
+    for style in styles or list(dict.fromkeys(j.style for j in earlier)):
+        if style not in config.style_images:
+            raise NstdError(name, f"unknown style {style!r}; known: {', '.join(config.style_images)}")
+        model = next((j for j in reversed(earlier) if j.style == style), base)
+        params = {k: tuple(v) if isinstance(v, list) else v for k, v in model.spec["params"].items()}
+        try:
+            merged = params_from(None, **{**params, **settings})
+        except (EngineError, TypeError) as e:
+            raise NstdError("--set", str(e)) from None
+        specs.append(JobSpec(style=style, images=config.style_images[style], params=merged, rule=model.rule,
+                             output_ext=model.spec.get("output_ext", "png"), priority=model.priority))
+    jobs = [(job_key(inp.sha256, s), s.rule, s.style, s.as_stored(), s.priority) for s in specs]
+    _, new, _ = store.add_input(inp.relpath, str(path), inp.sha256, path.stat().st_size, jobs)
+    return new
+
+
+__all__ = ["parse_settings", "rerun"]
