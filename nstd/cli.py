@@ -8,7 +8,7 @@ from pathlib import Path
 
 from . import __version__, logs
 from .engine.errors import DeviceError, EngineError, WeightsError
-from .errors import NstdError, WorkerStartError
+from .errors import ConfigError, NstdError, WorkerStartError
 from .paramflags import add_param_flags, params_from_args
 
 
@@ -34,6 +34,12 @@ def _check(args) -> int:
     files = [e.rel for e in walk(config.inbox) if e.kind == FILE] if config.inbox.is_dir() else []
     for warning in rule_warnings(config, files):
         print(f"warning: {warning}", file=sys.stderr)
+    if config.notify.urls:
+        import apprise
+        bad = [f"notify.urls.{i}: apprise does not understand {url.partition('://')[0]}:// URLs like this one"
+               for i, url in enumerate(config.notify.urls) if not apprise.Apprise().add(url)]
+        if bad:
+            raise ConfigError(str(config.path), bad)
     jobs = sum(len(r.jobs) for r in config.rules)
     print(f"{config.path}: OK ({len(config.styles)} styles, {len(config.rules)} rules, {jobs} rule-style "
           f"pairs)\n  inbox {config.inbox}\n  outbox {config.outbox}\n  archive {config.archive}\n"

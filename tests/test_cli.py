@@ -60,3 +60,10 @@ def test_check_reports_ok_and_problems(tmp_path):
     r = nstd("check", "--config", config)
     assert r.returncode == 2
     assert "rules.0.style: unknown style 'stripez' (did you mean 'stripes'?)" in r.stderr
+
+
+def test_check_refuses_notification_urls_apprise_cannot_use(tmp_path):
+    config = write_config(tmp_path, extra="notify:\n  urls:\n    - json://127.0.0.1:9/x\n    - nonsense://what\n")
+    r = nstd("check", "--config", config)
+    assert r.returncode == 2 and "notify.urls.1: apprise does not understand nonsense://" in r.stderr
+    assert "notify.urls.0" not in r.stderr
