@@ -79,9 +79,8 @@ def test_sigkill_mid_job_then_restart_finishes_everything_once(tmp_path, daemons
         (inbox / f"p{i}.png").write_bytes(png(i))
     d = daemons(config)
     d.wait_ready()
-    wait_for(lambda: d.saw("job running"), 60, what="a job to start")
+    wait_for(lambda: any(r["progress"] for r in job_rows(config)), 60, what="a job to be painting")
     worker = d.worker_pid()
-    time.sleep(1.0)
     d.proc.kill()                                              # SIGKILL: no clean-up at all
     d.proc.wait()
     wait_for(lambda: not pid_alive(worker), 10, what="the orphaned worker to exit")

@@ -35,6 +35,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path
     assert report["input_states"].get("pending", 0) == 0
 
 
+@pytest.mark.timeout(1800)  # 530 jobs: 2.5 minutes idle, up to 15 under a load of 8
 def test_burst_of_500_files_and_a_copied_tree_with_event_overflow(tmp_path):
     config = write_config(tmp_path, defaults={"size": 16, "iterations": 1},
                           watch={"settle_seconds": 0.5, "rescan_minutes": 60})
