@@ -53,7 +53,22 @@ def _e(value) -> str:
     return html.escape(shown(str(value)), quote=True)
 
 
-def _result_card(job: Job, outbox: Path) -> str:
+def _versions(job: Job, versions: list[Job], outbox: Path) -> str:
+    """Every painting of this photo (`nstd rerun` adds versions), this one marked, each a link."""
+    if len(versions) < 2:
+        return ""
+    links = []
+    for n, v in enumerate(versions, 1):
+        try:
+            rel = Path((v.outputs or {}).get("image", "")).relative_to(outbox).as_posix()
+        except ValueError:
+            continue
+        label = f"{n}: {v.style}, style {v.spec.get('params', {}).get('style_weight')}"
+        links.append(f"<b>{_e(label)}</b>" if v.id == job.id else f'<a href="{_url(rel)}">{_e(label)}</a>')
+    return f'<p class="links">versions: {" ".join(links)}</p>'
+
+
+def _result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> str:
     out = job.outputs or {}
     thumbs = out.get("thumbs", {})
     image = Path(out.get("image", ""))
@@ -83,7 +98,7 @@ def _result_card(job: Job, outbox: Path) -> str:
     return (f'<article id="job{job.id}"><div class="trio">{"".join(figs)}</div>'
             f"<h2>{_e(job.input_relpath)}</h2><dl>{dl}</dl>"
             f'<p class="links"><a href="{_url(image_rel)}">full size</a><a href="{_url(log_rel)}">loss log</a></p>'
-            f"{plot}</article>")
+            f"{_versions(job, list(versions), outbox)}{plot}</article>")
 
 
 def _running_card(job: Job, outbox: Path) -> str:
@@ -141,7 +156,7 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
     if running:
         parts.append('<h2>Running</h2><div class="grid">'
                      + "".join(_running_card(j, outbox) for j in running) + "</div>")
-    cards = "".join(_result_card(j, outbox) for j in newest)
+    cards = "".join(_result_card(j, outbox, store.done_jobs_of(j.input_id)) for j in newest)
     parts.append('<div class="grid">' + (cards or "<p>No results yet.</p>") + "</div>")
     if failed_jobs or failed_inputs:
         items = [f"<li><b>{_e(j.input_relpath)}</b> &rarr; {_e(j.style)}: "
@@ -158,7 +173,8 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
         path = outbox / page_name(n)
         if full or not path.exists():
             chunk = store.done_in_order(offset=(n - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-            body = header(n) + '<div class="grid">' + "".join(_result_card(j, outbox) for j in chunk) + "</div></main>"
+            cards = "".join(_result_card(j, outbox, store.done_jobs_of(j.input_id)) for j in chunk)
+            body = header(n) + '<div class="grid">' + cards + "</div></main>"
             atomic_write_bytes(path, _page(f"nstd outbox, page {n}", body, refresh=False).encode())
             written.append(path)
     for stale in outbox.glob("page-*.html"):  # fewer results than last time (a reset state file)

@@ -217,6 +217,11 @@ class Store:
                               (fs_bytes(path),)).fetchone()
         return _input(row) if row else None
 
+    def done_jobs_of(self, input_id: int) -> list[Job]:
+        """The paintings of one photo, in the order they were made (its versions)."""
+        return [Job.from_row(r) for r in self.db.execute(
+            _JOB_SELECT + " WHERE input_id=? AND jobs.state='done' ORDER BY jobs.id", (input_id,))]
+
     def jobs_of(self, input_id: int) -> list[Job]:
         return [Job.from_row(r) for r in self.db.execute(_JOB_SELECT + " WHERE input_id=? ORDER BY jobs.id",
                                                          (input_id,))]

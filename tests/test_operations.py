@@ -154,6 +154,8 @@ def test_rerun_paints_an_archived_photo_again_beside_the_first_result(tmp_path, 
     assert [p.name for p in (tmp_path / "archive").iterdir()] == ["photo.png"]   # not moved or copied again
     assert nstd("rerun", "photo.png", "--set", "style_weight=200", "--set", "iterations=2").stdout.startswith(
         "nothing new to paint")
+    page = (tmp_path / "outbox" / "index.html").read_text()
+    assert page.count("versions: ") == 2 and f'href="stripes/{results[1]}"' in page   # grouped, each linked
     r = nstd("rerun", "nope.png")
     assert r.returncode == 1 and "no photo of that name" in r.stderr
     r = nstd("rerun", "photo.png", "--set", "style_wieght=1")
