@@ -13,13 +13,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import resource
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Optional
 
+from .childproc import die_with_parent, ignore_terminal_signals, requests
 from .errors import InputError
 
 
@@ -59,20 +59,12 @@ def too_big(size: int, max_bytes: int) -> str:
 
 
 def _child(conn: Connection, max_pixels: int, max_bytes: int, parent_pid: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+    ignore_terminal_signals()
     # Room for the decoded pixels several times over (mode conversions), plus the interpreter.
     limit = max_pixels * 16 + (1 << 30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    while True:
-        if not conn.poll(1.0):
-            if os.getppid() != parent_pid:
-                return
-            continue
-        try:
-            path = conn.recv()
-        except EOFError:
-            return
+    for path in requests(conn, parent_pid):
         if path is None:  # asked to stop
             return
         conn.send(inspect_file(path, max_pixels, max_bytes))

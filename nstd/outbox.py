@@ -16,6 +16,7 @@ import shutil
 import stat
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
@@ -33,20 +34,27 @@ def safe_component(name: str, limit: int = 100) -> str:
     return cleaned[:limit]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextmanager
+def placed(path: Path):
+    """Yield a temp name beside `path`; once the block has filled it, rename it into place (and
+    fsync the folder). On any error the temp file is removed and `path` is untouched."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temp name does not embed the final one: a 255-byte final name must still fit.
     tmp = path.with_name(f"{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with placed(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def fsync_dir(folder: Path) -> None:
@@ -125,20 +133,13 @@ def probe_writable(folder: Path) -> None:
 
 def link_or_copy(src: Path, dest: Path) -> None:
     """Put src's bytes at dest atomically: a hard link where the file system allows, else a copy."""
-    tmp = dest.with_name(f"{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with placed(dest) as tmp:
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
 
 
 def confined(root: Path, relpath: str) -> Path:

@@ -8,7 +8,6 @@ restarts it. The messages are the typed ones of `nstd.protocol`.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -19,33 +18,20 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from . import logs
+from .childproc import die_with_parent, ignore_terminal_signals, requests
 from .protocol import BootError, Done, Failed, JobOrder, Ping, Pong, Progress, Ready, Run, Stop
 
 BOOT_ERROR_EXIT = 3
-PR_SET_PDEATHSIG = 1
 
 
 class DaemonGone(Exception):
     pass
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGKILL us when the daemon dies, even by SIGKILL: no orphan holds the GPU."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent_pid:  # the daemon died before prctl took effect
-        os._exit(1)
-
-
 def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: int,
          log_json: bool | None) -> None:
-    _die_with_parent(parent_pid)
-    # The daemon decides when to stop; a Ctrl-C on the terminal reaches the whole process group.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a terminal hang-up is the daemon's to handle
+    die_with_parent(parent_pid)
+    ignore_terminal_signals()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     logs.configure(json=log_json)
     from .engine import Engine, EngineError, EngineOptions
@@ -57,15 +43,7 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
         sys.exit(BOOT_ERROR_EXIT)
     conn.send(Ready({"device": str(engine.device), "weights": engine.net.source,
                      "load_seconds": round(engine.load_seconds, 3), "pid": os.getpid()}))
-    while True:
-        if not conn.poll(1.0):
-            if os.getppid() != parent_pid:
-                return
-            continue
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
+    for message in requests(conn, parent_pid):
         if isinstance(message, Stop):
             return
         if isinstance(message, Ping):

@@ -104,7 +104,7 @@ def test_a_named_pipe_swapped_in_for_a_queued_photo_cannot_hang_the_daemon(tmp_p
 
 
 def test_a_stopped_worker_is_noticed_killed_and_its_job_retried(tmp_path, daemon_with):
-    config, d = daemon_with({"a.png": png()}, defaults=LONG_JOB, extra="worker:\n  stall_seconds: 3\n")
+    config, d = daemon_with({"a.png": png()}, defaults=LONG_JOB, extra="worker:\n  stall_seconds: 10\n")
     wait_for(lambda: d.saw("job running"), 60, what="the job to start")
     worker = d.worker_pid()
     os.kill(worker, signal.SIGSTOP)
@@ -116,7 +116,7 @@ def test_a_stopped_worker_is_noticed_killed_and_its_job_retried(tmp_path, daemon
 
 
 def test_an_idle_stopped_worker_is_noticed_too(tmp_path, daemon_with):
-    config, d = daemon_with({}, extra="worker:\n  stall_seconds: 3\n")
+    config, d = daemon_with({}, extra="worker:\n  stall_seconds: 10\n")
     os.kill(d.worker_pid(), signal.SIGSTOP)
     wait_for(lambda: len(d.saw("worker ready")) == 2, 90, what="a fresh worker")
     (tmp_path / "inbox" / "a.png").write_bytes(png())
