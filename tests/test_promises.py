@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -140,11 +139,16 @@ def test_an_upload_that_pauses_longer_than_the_settle_time_is_taken_once_complet
     # Retries wait 0.3, 0.6, 1.2, 2.4 s from the last change: 4.5 s of quiet before a refusal.
     config, d = daemon_with({}, watch={"settle_seconds": 0.3, "decode_retries": 3})
     data = png(6, (200, 150))
+    step = len(data) // 5 + 1
+    tried = lambda: len(d.saw("not decodable yet: will retry", input="slow.png"))
     with open(tmp_path / "inbox" / "slow.png", "wb") as f:
-        for i in range(0, len(data), len(data) // 5 + 1):
-            f.write(data[i:i + len(data) // 5 + 1])
+        for i in range(0, len(data), step):
+            before = tried()
+            f.write(data[i:i + step])
             f.flush()
-            time.sleep(1.5)                       # five times the settle time between chunks
+            if i + step < len(data):  # the writer pauses until the daemon has settled on and tried the partial file
+                wait_for(lambda before=before: tried() > before, 30, what="the daemon to try the partial upload")
+    assert tried() >= 4                           # it looked at every partial state and refused none
     wait_for(lambda: (tmp_path / "archive" / "slow.png").exists(), 90, what="the complete upload painted")
     assert not (tmp_path / "failed" / "slow.png").exists()
     stops_cleanly(d)
