@@ -120,22 +120,13 @@ def _priority(args) -> int:
 
 def _retry(args) -> int:
     from .config import load_config
-    from .outbox import return_to_inbox
+    from .rerun import retry
     from .store import Store
 
     config = load_config(args.config)
     store = Store(config.state, readonly=True)
     try:
-        n = store.retry(args.job or None)
-        returned, problems = 0, []
-        for inp in [] if args.job else store.refused_inputs():
-            try:
-                dest = return_to_inbox(Path(inp.path), config.inbox, inp.relpath)
-            except OSError as e:
-                problems.append(f"{inp.path}: {e.strerror or e}")
-                continue
-            store.mark_returned(inp.id, str(dest))
-            returned += 1
+        n, returned, problems = retry(config, store, args.job or None)
     finally:
         store.close()
     print(f"{n} failed job(s) queued again; {returned} refused input(s) moved back to the inbox; "
@@ -143,6 +134,20 @@ def _retry(args) -> int:
     for problem in problems:
         print(f"not moved back: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def _delete(args) -> int:
+    from .config import load_config
+    from .results import delete_result
+
+    config = load_config(args.config)
+
+    def act(store):
+        for job_id in args.job:
+            removed = delete_result(store, config.outbox, job_id)
+            print(f"job {job_id}: deleted " + ", ".join(str(p) for p in removed))
+        return 0
+    return _with_store(args, act)
 
 
 def _gallery(args) -> int:
@@ -153,10 +158,39 @@ def _gallery(args) -> int:
     config = load_config(args.config)
     store = Store(config.state, readonly=True)
     try:
-        pages = write_gallery(store, config.outbox, full=True)
+        pages = write_gallery(store, config.outbox, full=True, stopped=not store.daemon_running())
     finally:
         store.close()
     print(f"wrote {pages[0]}" + (f" and {len(pages) - 1} more page(s)" if len(pages) > 1 else ""))
+    return 0
+
+
+def _web(args) -> int:
+    from .config import load_config
+    from .web.app import serve
+
+    config = load_config(args.config)
+    print(f"nstd web on http://{config.web.listen}/ ("
+          + ("actions need the password" if config.web.password_hash else "read-only: no web.password_hash")
+          + ")", file=sys.stderr, flush=True)
+    serve(config)
+    return 0
+
+
+def _web_password(args) -> int:
+    import getpass
+
+    from .web.auth import hash_password
+
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
+    if sys.stdin.isatty() and getpass.getpass("again: ") != password:
+        print("nstd: the two passwords differ", file=sys.stderr)
+        return 2
+    try:
+        print(f"web:\n  password_hash: \"{hash_password(password)}\"")
+    except ValueError as e:
+        print(f"nstd: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -222,6 +256,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery)
     q = with_config("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)
     q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")
+    q = with_config("delete", "delete results (image, loss log, plot) from the outbox and the gallery", _delete)
+    q.add_argument("job", type=int, nargs="+", help="job ids, as the gallery's details and `nstd status` show them")
+
+    with_config("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
+    q = sub.add_parser("web-password", help="hash a password for web.password_hash (reads it from the terminal "
+                       "or one line of stdin)")
+    q.set_defaults(func=_web_password)
 
     q = sub.add_parser("demo", help="paint sample pictures in a fresh workspace and show where they went")
     q.add_argument("--workspace", type=Path, default=Path("nstd-demo"), help="a new folder (default: nstd-demo)")

@@ -78,7 +78,8 @@ class WorkerModel(EngineModel):
     max_attempts: int = Field(3, ge=1)
     grace_seconds: float = Field(30.0, ge=0)
     max_pixels: int = Field(50_000_000, gt=0)
-    preview_every: int = Field(0, ge=0, description="write a preview of a running job every N iterations")
+    preview_every: int = Field(20, ge=0, description="write a preview of a running job every N iterations "
+                               "(the gallery and the web app show it; 0: none)")
     stall_seconds: float = Field(600, gt=0, description="a worker silent this long (no progress, no "
                                  "answer to a ping) is killed; its job is retried")
     job_timeout_minutes: float = Field(0, ge=0, description="a job running longer is stopped and retried "
@@ -99,10 +100,34 @@ class MetricsModel(_Strict):
     @pydantic.field_validator("listen")
     @classmethod
     def _listen(cls, value: Optional[str]) -> Optional[str]:
+        return value if value is None else _host_port(value, "127.0.0.1:9464")
+
+
+def _host_port(value: str, example: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port, e.g. {example}")
+    return value
+
+
+class WebModel(_Strict):
+    listen: str = Field("127.0.0.1:8040", description="host:port of `nstd web`")
+    password_hash: Optional[str] = Field(None, description="from `nstd web-password`; without it the web app "
+                                         "is read-only")
+    allowed_hosts: list[str] = Field([], description="Host header values accepted besides localhost and the "
+                                     "listen address (a LAN name, a reverse proxy's name)")
+
+    @pydantic.field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _host_port(value, "127.0.0.1:8040")
+
+    @pydantic.field_validator("password_hash")
+    @classmethod
+    def _hash(cls, value: Optional[str]) -> Optional[str]:
         if value is not None:
-            host, _, port = value.rpartition(":")
-            if not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:9464")
+            from .web.auth import check_hash_format
+            check_hash_format(value)
         return value
 
 
@@ -127,6 +152,7 @@ class ConfigModel(_Strict):
     worker: WorkerModel = WorkerModel()
     metrics: MetricsModel = MetricsModel()
     notify: NotifyModel = NotifyModel()
+    web: WebModel = WebModel()
 
 
 @dataclass(frozen=True)
@@ -151,6 +177,7 @@ class Config:
     worker: WorkerModel
     metrics: MetricsModel = MetricsModel()
     notify: NotifyModel = NotifyModel()
+    web: WebModel = WebModel()
     style_images: dict = dataclasses.field(default_factory=dict)  # every named style, used or not
 
     @property
@@ -278,7 +305,8 @@ def _resolve(model: ConfigModel, path: Path) -> Config:
     return Config(
         path=path, **folders, state=state, after_success=model.after_success,
         rules=tuple(rules), ignore=tuple(model.ignore), watch=model.watch, worker=model.worker,
-        metrics=model.metrics, notify=model.notify, style_images={n: refs for n, (refs, _) in styles.items()},
+        metrics=model.metrics, notify=model.notify, web=model.web,
+        style_images={n: refs for n, (refs, _) in styles.items()},
     )
 
 

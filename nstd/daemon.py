@@ -34,12 +34,15 @@ from .metrics import REFRESH_SECONDS as REFRESH_METRICS_SECONDS
 from .metrics import Metrics
 from .notify import Notifications
 from .outbox import remove_stale_temps
+from .results import audit
 from .rules import rule_warnings
 from .schedule import DispatchGate
 from .store import Store, StoreUnavailable
 from .supervisor import WorkerSupervisor
 from .systemd import Notifier
 from .worker import WorkerProcess
+
+AUDIT_SECONDS = 5.0  # a stat per result: 10k results cost ~30 ms
 
 
 def spawn_worker_process(log_json: bool | None) -> Callable[[Config], WorkerProcess]:
@@ -79,6 +82,8 @@ class Daemon:
         self.store_pause = Backoff(1.0, 30.0)
         self.gallery_due: Optional[float] = 0.0  # clock time of the next rewrite, None when current
         self.was_busy = False
+        self.audit_due = 0.0  # when to look for results deleted by hand next
+        self.seen_changes: Optional[int] = None  # the store's change count from other processes
 
     # -- life cycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -190,6 +195,16 @@ class Daemon:
         if self.was_busy and not busy:
             self.notifications.queue_drained()
         self.was_busy = busy
+        changes = self.store.change_count()
+        if changes != self.seen_changes:  # `nstd pause`, `nstd delete`, the web app: show it
+            self.seen_changes = changes
+            self._gallery_now()
+        if now >= self.audit_due:
+            self.audit_due = now + AUDIT_SECONDS
+            gone = audit(self.store)
+            if gone:
+                self.log.warning("results deleted from the outbox: no longer counted or shown", job_ids=gone)
+                self._gallery_now()
 
     def _refused(self, name: str, cause: str) -> None:
         self._gallery_now()

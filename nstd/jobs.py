@@ -26,6 +26,7 @@ class JobState(str, enum.Enum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    DELETED = "deleted"  # was done; its result was deleted (by hand, `nstd delete` or the web app)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""`nstd rerun`: paint an archived (or failed) photo again, with other styles or parameters.
+"""`nstd rerun` and `nstd retry`: paint a photo again, for the command line and the web app alike.
+
+Rerun paints an archived (or failed) photo again, with other styles or parameters.
 
 The photo stays where it is; new jobs are recorded for it with the changed settings, and a running
 daemon paints them. Their results sit beside the earlier ones under names of their own (the
@@ -17,7 +19,8 @@ from .engine import EngineError, params_from
 from .errors import ConfigError, NstdError
 from .fileids import file_sha256
 from .jobs import JobSpec, job_key
-from .store import Store
+from .outbox import return_to_inbox
+from .store import Input, Store
 
 
 def parse_settings(pairs: list[str]) -> dict:
@@ -40,6 +43,12 @@ def rerun(config: Config, store: Store, name: str, styles: list[str], settings: 
     inp = store.input_named(name) or store.input_at(str(Path(name).resolve()))
     if inp is None:
         raise NstdError(name, "no photo of that name or path in the state file (see `nstd status`)")
+    return rerun_input(config, store, inp, styles, settings)
+
+
+def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], settings: dict) -> list[int]:
+    """Queue this recorded photo again with these styles (default: its earlier ones) and settings."""
+    name = inp.relpath
     path = Path(inp.path)
     if file_sha256(path) != inp.sha256:
         raise NstdError(str(path), "the photo is no longer there (or was changed) since it was painted")
@@ -64,4 +73,26 @@ def rerun(config: Config, store: Store, name: str, styles: list[str], settings: 
     return new
 
 
-__all__ = ["parse_settings", "rerun"]
+def retry(config: Config, store: Store, job_ids: list[int] | None = None,
+          input_ids: list[int] | None = None) -> tuple[int, int, list[str]]:
+    """Failed jobs back to the queue, and inputs refused at intake back into the inbox.
+
+    No ids: every failed job and every refused input. Returns (jobs queued, inputs returned, problems).
+    """
+    queued = store.retry(job_ids) if job_ids or not input_ids else 0
+    returned, problems = 0, []
+    refused = [] if job_ids and not input_ids else store.refused_inputs()
+    for inp in refused:
+        if input_ids and inp.id not in input_ids:
+            continue
+        try:
+            dest = return_to_inbox(Path(inp.path), config.inbox, inp.relpath)
+        except OSError as e:
+            problems.append(f"{inp.path}: {e.strerror or e}")
+            continue
+        store.mark_returned(inp.id, str(dest))
+        returned += 1
+    return queued, returned, problems
+
+
+__all__ = ["parse_settings", "rerun", "rerun_input", "retry"]

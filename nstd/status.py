@@ -12,6 +12,7 @@ from .config import Config
 from .humane import duration, first_line
 from .jobs import JobState
 from .names import shown
+from .results import missing_results
 from .store import Job, Store
 
 
@@ -26,9 +27,14 @@ def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
         failed_jobs = store.jobs_in(JobState.FAILED, failures, newest_first=True)
         failed_inputs = [i for i in store.failed_inputs(failures) if not any(j.input_id == i.id for j in failed_jobs)]
         hours = config.active_hours
+        counts = store.counts()
+        # Results deleted by hand while no daemon was looking: counted as what they are now.
+        gone = missing_results(store)
+        counts["done"] -= len(gone)
+        counts["deleted"] += len(gone)
         return {
             "state": str(config.state),
-            "jobs": store.counts(),
+            "jobs": counts,
             "inputs": store.input_counts(),
             "paused": store.paused(),
             "active_hours": str(hours) if hours else None,

@@ -148,14 +148,15 @@ _JOB_SELECT = ("SELECT jobs.*, inputs.path, inputs.relpath, inputs.sha256 FROM j
 
 
 class Store:
-    def __init__(self, path: Path, readonly: bool = False):
+    def __init__(self, path: Path, readonly: bool = False, shared: bool = False):
         self.path = Path(path)
         if readonly and not self.path.exists():
             raise StateError(str(self.path), "no state file yet: has the daemon run with this config?")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.created = not self.path.exists() or self.path.stat().st_size == 0
         try:
-            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                         check_same_thread=not shared)
             connection.row_factory = sqlite3.Row
             connection.text_factory = _decode_text
             connection.execute("PRAGMA journal_mode=WAL")
@@ -210,6 +211,10 @@ class Store:
         """The latest input recorded under this inbox name."""
         row = self.db.execute(f"SELECT * FROM inputs WHERE relpath={NAME} ORDER BY updated DESC LIMIT 1",
                               (fs_bytes(relpath),)).fetchone()
+        return _input(row) if row else None
+
+    def input(self, input_id: int) -> Optional[Input]:
+        row = self.db.execute("SELECT * FROM inputs WHERE id=?", (input_id,)).fetchone()
         return _input(row) if row else None
 
     def input_at(self, path: str) -> Optional[Input]:
@@ -268,7 +273,7 @@ class Store:
                     continue
                 old = self.db.execute("SELECT id, state FROM jobs WHERE input_id=? AND job_key=?",
                                       (input_id, key)).fetchone()
-                if old["state"] == JobState.FAILED.value:
+                if old["state"] in (JobState.FAILED.value, JobState.DELETED.value):
                     self.db.execute("UPDATE jobs SET state='queued', attempts=0, interruptions=0, error=NULL, "
                                     "finished=NULL, updated=? WHERE id=?", (now, old["id"]))
                     new.append(old["id"])
@@ -280,6 +285,42 @@ class Store:
         """A done job whose result has gone (deleted by hand) is painted again."""
         self.db.execute("UPDATE jobs SET state='queued', attempts=0, outputs=NULL, finished=NULL, updated=? "
                         "WHERE id=? AND state='done'", (time.time(), job_id))
+
+    def mark_deleted(self, job_ids: list[int]) -> int:
+        """Done jobs whose result is gone from the outbox: no longer counted or shown as results."""
+        now = time.time()
+        with self._tx():
+            return sum(self.db.execute("UPDATE jobs SET state='deleted', updated=? WHERE id=? AND state='done'",
+                                       (now, jid)).rowcount for jid in job_ids)
+
+    def done_images(self) -> list[tuple[int, str]]:
+        """(job id, result image path) of every done job: what the outbox should hold."""
+        return [(r[0], json.loads(r[1] or "{}").get("image", ""))
+                for r in self.db.execute("SELECT id, outputs FROM jobs WHERE state='done'")]
+
+    def shown_by_others(self, thumb: str, job_id: int) -> bool:
+        """True if a done job other than this one shows this thumbnail (a twin delivered from it)."""
+        return self.db.execute("SELECT 1 FROM jobs WHERE state='done' AND id!=? AND instr(outputs, ?) LIMIT 1",
+                               (job_id, json.dumps(thumb))).fetchone() is not None
+
+    def change_count(self) -> int:
+        """Changes to the file made by other connections (`nstd pause`, the web app): SQLite's
+        data_version, which moves when another connection commits."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def daemon_running(self) -> bool:
+        """True while a daemon holds this state file's lock."""
+        try:
+            fd = os.open(f"{self.path}.lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
     def done_twins(self, key: str, job_id: int) -> list["Job"]:
         """Done jobs of other inputs with the same key, newest first: their result is this job's."""
@@ -342,6 +383,10 @@ class Store:
     def paused(self) -> Optional[dict]:
         row = self.db.execute("SELECT value FROM settings WHERE key='paused'").fetchone()
         return json.loads(row[0]) if row else None
+
+    def find_job(self, job_id: int) -> Optional[Job]:
+        row = self.db.execute(_JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
 
     def job(self, job_id: int) -> Job:
         return Job.from_row(self.db.execute(_JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone())
@@ -431,6 +476,16 @@ class Store:
         rows = self.db.execute(_JOB_SELECT + " WHERE jobs.state='done' ORDER BY jobs.finished, jobs.id "
                                "LIMIT ? OFFSET ?", (limit, offset))
         return [Job.from_row(r) for r in rows]
+
+    def done_ids_in_order(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state='done' ORDER BY finished, id")]
+
+    def done_versions(self) -> dict[int, list[int]]:
+        """For each done job, the done jobs of its photo (its versions), in the order they were made."""
+        of_input: dict[int, list[int]] = {}
+        for job_id, input_id in self.db.execute("SELECT id, input_id FROM jobs WHERE state='done' ORDER BY id"):
+            of_input.setdefault(input_id, []).append(job_id)
+        return {job_id: ids for ids in of_input.values() for job_id in ids}
 
     def failed_inputs(self, limit: int = 20) -> list[Input]:
         rows = self.db.execute("SELECT * FROM inputs WHERE state IN ('failed', 'refused') "

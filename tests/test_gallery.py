@@ -25,7 +25,7 @@ class Links(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         for name, value in attrs:
-            if name in ("src", "href") and value:
+            if name in ("src", "href", "data-view", "data-photo") and value:
                 self.refs.append(value)
 
 
@@ -50,8 +50,9 @@ def test_index_lists_every_result_and_the_failure(processed):
     page = (processed / "index.html").read_text()
     for name in ("one.png", "trip/two é.png", "three.png"):
         assert f"<h2>{name}</h2>" in page
-    assert "<b>broken.jpg</b>" in page and "corrupt or truncated image" in page
-    assert "3 results, 1 failed" in page
+    failed = re.search(r'<article class="card failed"[^>]*data-outcome="failed".*?</article>', page, re.S).group(0)
+    assert "<h2>broken.jpg</h2>" in failed and "corrupt or truncated image" in failed
+    assert "3 results, 1 failed, 0 running" in page
     db = sqlite3.connect(processed.parent / ".nstd" / "state.sqlite")
     newest_first = [r[0] for r in db.execute("SELECT relpath FROM jobs JOIN inputs ON inputs.id=input_id "
                                              "WHERE jobs.state='done' ORDER BY jobs.finished DESC")]
@@ -62,7 +63,7 @@ def test_index_lists_every_result_and_the_failure(processed):
 def test_every_link_and_image_is_a_file_inside_the_outbox(processed):
     parser = Links()
     parser.feed((processed / "index.html").read_text())
-    assert len(parser.refs) >= 3 * 6
+    assert len(parser.refs) >= 3 * 9 + 2  # per card: painting, view, photo, 2 thumbs, log, plot...; css, js
     for ref in parser.refs:
         assert not re.match(r"^[a-z]+:", ref) and not ref.startswith("/"), ref
         target = (processed / unquote(ref)).resolve()
@@ -80,7 +81,7 @@ def test_each_result_has_a_loss_curve_and_hidden_things_stay_hidden(processed):
     stems = ["one", "three", "two_é"]
     assert visible == ["index.html"] + sorted(f"stripes/{s}__stripes{ext}" for s in stems
                                               for ext in (".json", ".loss.png", ".png"))
-    assert len(list((processed / ".nstd" / "thumbs").glob("job*.jpg"))) == 3
+    assert len(list((processed / ".nstd" / "thumbs").glob("job*.jpg"))) == 3 * 2  # thumbnail, viewing size
 
 
 def test_gallery_command_rewrites_it(processed):
@@ -110,8 +111,17 @@ def test_many_results_are_paginated(tmp_path):
     assert 'href="page-2.html"' in index and 'href="page-1.html"' in index
     assert f"{PAGE_SIZE * 2 + 1} results" in index and index.count("<article") == PAGE_SIZE
     assert 'id="job1"' in pages[1].read_text() and f'id="job{PAGE_SIZE + 1}"' in pages[2].read_text()
-    # Full pages never change: the next rewrite writes index.html alone.
+    # A page whose results did not change is not written again: the next rewrite writes index.html alone.
     assert [p.name for p in write_gallery(store, outbox)] == ["index.html"]
+    # A result deleted from the oldest page: that page and every later one shift by one card.
+    store.mark_deleted([3])
+    assert [p.name for p in write_gallery(store, outbox)] == ["index.html", "page-1.html", "page-2.html"]
+    assert 'id="job3"' not in pages[1].read_text() and f'id="job{PAGE_SIZE + 1}"' in pages[1].read_text()
+    assert f"{PAGE_SIZE * 2} results" in pages[0].read_text()
+    # One fewer page's worth: the last page goes.
+    store.mark_deleted(list(range(4, PAGE_SIZE + 5)))
+    assert [p.name for p in write_gallery(store, outbox)] == ["index.html"]
+    assert not (outbox / "page-2.html").exists() and 'href="page-2.html"' not in pages[0].read_text()
     store.close()
 
 
@@ -136,7 +146,7 @@ def test_a_browser_shows_every_image_and_fetches_nothing_outside(processed, tmp_
         driver.get_log("performance")  # drop the browser's own start-up requests
         driver.get((processed / "index.html").as_uri())
         images = wait_for(lambda: driver.execute_script(
-            "const imgs=[...document.images]; imgs.forEach(i=>i.loading='eager');"
+            "const imgs=[...document.images].filter(i=>i.getAttribute('src')); imgs.forEach(i=>i.loading='eager');"
             "return imgs.every(i=>i.complete) ? imgs.map(i=>[i.src,i.naturalWidth]) : null"), 30,
             what="all images loaded")
         assert len(images) >= 9

@@ -35,3 +35,13 @@ def test_the_worker_needs_neither_the_store_nor_the_gallery_nor_the_config_stack
     statement = "import nstd.worker, nstd.thumbs, nstd.outbox, nstd.lossplot"
     assert loaded_after(statement, ["sqlite3", "nstd.store", "nstd.gallery", "nstd.stylize", "pydantic",
                                     "yaml", "watchdog"]) == []
+
+
+def test_the_daemon_never_imports_the_web_stack():
+    web = ["starlette", "uvicorn", "sse_starlette", "multipart", "python_multipart", "nstd.web.app"]
+    assert loaded_after("import nstd.daemon, nstd.cli, nstd.status", web) == []
+
+
+def test_the_web_app_never_imports_torch():
+    assert loaded_after("import nstd.web.app, nstd.web.actions, nstd.web.events",
+                        ["torch", "torchvision", "nstd.engine.transfer", "nstd.worker"]) == []

@@ -1,0 +1,277 @@
+"""`nstd web` as a real server process over a real state file: what it shows, what it serves,
+who may act, and that its actions are the commands' actions. No painting here (the store is
+filled directly); tests/test_web_browser.py drives a real daemon and a real browser."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, png, wait_for, write_config
+from test_operations import free_port
+
+PASSWORD = "correct horse"
+
+
+def request(port: int, method: str, path: str, body: dict | None = None, headers: dict | None = None,
+            timeout: float = 30) -> tuple[int, dict, bytes]:
+    """One HTTP request exactly as given (http.client sends the path as is: no `..` folding)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    data = None
+    headers = {"Host": f"127.0.0.1:{port}", **(headers or {})}
+    if body is not None:
+        from urllib.parse import urlencode
+        data = urlencode(body)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+class Site:
+    """A workspace with a state file holding a result, a failure and a queued job, and `nstd web` on it."""
+
+    def __init__(self, folder: Path, password: bool = True):
+        from nstd.config import load_config
+        from nstd.jobs import job_key
+        from nstd.store import Store
+        from nstd.web.auth import hash_password
+
+        self.folder = folder
+        self.port = free_port()
+        web = f"web:\n  listen: 127.0.0.1:{self.port}\n"
+        if password:
+            web += f"  password_hash: \"{hash_password(PASSWORD)}\"\n"
+        self.config_path = write_config(folder, extra=web)
+        config = load_config(self.config_path)
+        self.outbox = config.outbox
+        spec = config.rules[0].jobs[0]
+        store = Store(config.state)
+        self.jobs = {}
+        for name, seed in (("photo.png", 1), ("bad.png", 2), ("later.png", 3)):
+            path = folder / "archive" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png(seed))
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+            _, (job_id,), _ = store.add_input(name, str(path), sha, path.stat().st_size,
+                                              [(job_key(sha, spec), spec.rule, spec.style, spec.as_stored())])
+            self.jobs[name] = job_id
+        store.claim_next()
+        image = self.outbox / "stripes" / "photo__stripes.png"
+        image.parent.mkdir(parents=True)
+        image.write_bytes(png(1))
+        image.with_suffix(".json").write_text(json.dumps({"input": "photo.png"}))
+        thumbs = self.outbox / ".nstd" / "thumbs"
+        thumbs.mkdir(parents=True)
+        (thumbs / "job1.jpg").write_bytes(b"jpeg")
+        store.finish(self.jobs["photo.png"], {"image": str(image), "thumbs": {"result": ".nstd/thumbs/job1.jpg"}})
+        store.claim_next()
+        store.fail(self.jobs["bad.png"], "the style image is broken", permanent=True, max_attempts=3)
+        store.close()
+        self.state = config.state
+        self.log = open(folder / "web.log", "w")
+        self.process = subprocess.Popen([sys.executable, "-m", "nstd", "web", "--config", str(self.config_path)],
+                                        cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(self._up, 30, what="nstd web answering")
+
+    def _up(self) -> bool:
+        assert self.process.poll() is None, (self.folder / "web.log").read_text()
+        try:
+            return request(self.port, "GET", "/")[0] == 200
+        except OSError:
+            return False
+
+    def get(self, path: str, **kw):
+        return request(self.port, "GET", path, **kw)
+
+    def post(self, path: str, body: dict | None = None, **kw):
+        return request(self.port, "POST", path, body=body or {}, **kw)
+
+    def login(self) -> tuple[dict, str]:
+        """Log in through the form; returns the cookie header and the page's CSRF token."""
+        status, headers, _ = self.post("/login", {"password": PASSWORD})
+        assert status == 303 and headers["location"] == "/"
+        cookie = {"Cookie": headers["set-cookie"].split(";")[0]}
+        assert "httponly" in headers["set-cookie"].lower() and "samesite=strict" in headers["set-cookie"].lower()
+        page = self.get("/", headers=cookie)[2].decode()
+        return cookie, re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+    def rows(self, sql: str):
+        import sqlite3
+        db = sqlite3.connect(self.state)
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+
+@pytest.fixture
+def site(tmp_path):
+    s = Site(tmp_path)
+    yield s
+    s.close()
+
+
+def test_the_page_shows_results_failures_and_the_queue_in_order(site):
+    status, headers, body = site.get("/")
+    page = body.decode()
+    assert status == 200 and "default-src 'self'" in headers["content-security-policy"]
+    assert 'id="job1"' in page and "<h2>photo.png</h2>" in page and 'href="/o/stripes/photo__stripes.png"' in page
+    assert "the style image is broken" in page
+    assert re.search(r'<ol class="queue"><li id="queued3">job 3: later.png', page)
+    assert "log in to act" in page and 'action="/jobs/1/delete"' not in page   # no forms before a login
+    html5lib = pytest.importorskip("html5lib")
+    html5lib.HTMLParser(strict=True).parse(body)
+
+
+@pytest.mark.parametrize("path", [
+    "/o/../config.yaml", "/o/%2e%2e/config.yaml", "/o/%2E%2E%2Fconfig.yaml", "/o/..%2f..%2fetc/passwd",
+    "/o//etc/passwd", "/o/%2Fetc%2Fpasswd", "/o/stripes/../../config.yaml", "/o/./stripes/photo__stripes.png",
+    "/assets/../config.yaml", "/assets/%2e%2e%2fconfig.yaml", "/o/outside/passwd", "/o/inside-link.png",
+    "/o/stripes/.nstd-tmp-123-abc", "/o/fifo", "/o/stripes", "/o/", "/o/stripes/photo__stripes.png%00.txt",
+])
+def test_no_route_serves_anything_but_a_regular_file_inside_the_outbox(site, path):
+    (site.outbox / "outside").symlink_to("/etc")
+    (site.outbox / "inside-link.png").symlink_to(site.outbox / "stripes" / "photo__stripes.png")
+    (site.outbox / "stripes" / ".nstd-tmp-123-abc").write_bytes(b"half written")
+    os.mkfifo(site.outbox / "fifo")
+    status, _, body = site.get(path, timeout=10)
+    assert status in (400, 404), (path, status, body[:100])
+    assert b"root:" not in body and b"inbox:" not in body
+
+
+def test_outbox_files_are_served_with_their_type_and_revalidated(site):
+    status, headers, body = site.get("/o/stripes/photo__stripes.png")
+    assert status == 200 and body == png(1) and headers["content-type"] == "image/png"
+    assert site.get("/o/stripes/photo__stripes.png", headers={"If-None-Match": headers["etag"]})[0] == 304
+    assert site.get("/assets/viewer.js")[0] == 200
+
+
+def test_a_foreign_host_header_is_refused(site):
+    """DNS rebinding: a page on another name must not read the gallery through the browser."""
+    assert site.get("/", headers={"Host": "evil.example"})[0] == 400
+
+
+def test_actions_need_a_login_and_the_form_token(site):
+    assert site.post("/pause", {"csrf": "guess"})[0] == 401
+    status, headers, _ = site.post("/login", {"password": "wrong"})
+    assert status == 303 and "error" in headers["location"] and "set-cookie" not in headers
+    cookie, csrf = site.login()
+    assert site.post("/pause", {}, headers=cookie)[0] == 403
+    assert site.post("/pause", {"csrf": csrf + "x"}, headers=cookie)[0] == 403
+    assert site.post("/pause", {"csrf": csrf}, headers={**cookie, "Origin": "http://evil.example"})[0] == 403
+    assert site.rows("SELECT * FROM settings WHERE key='paused'") == []
+    status, _, body = site.post("/pause", {"csrf": csrf}, headers={**cookie, "Accept": "application/json"})
+    assert status == 200 and json.loads(body)["ok"]
+    assert site.rows("SELECT COUNT(*) FROM settings WHERE key='paused'") == [(1,)]
+    assert "paused: no new job starts" in site.get("/", headers=cookie)[2].decode()
+    assert site.post("/resume", {"csrf": csrf}, headers=cookie)[0] == 303
+    assert site.rows("SELECT COUNT(*) FROM settings WHERE key='paused'") == [(0,)]
+    assert site.post("/logout", {"csrf": csrf}, headers=cookie)[0] == 303
+    assert site.post("/pause", {"csrf": csrf}, headers=cookie)[0] == 401     # the session is over
+
+
+def test_the_actions_are_the_commands_actions(site):
+    cookie, csrf = site.login()
+    act = lambda path, **form: site.post(path, {"csrf": csrf, **form}, headers={**cookie, "Accept": "application/json"})
+    assert act("/jobs/3/priority", priority="7")[0] == 200
+    assert site.rows("SELECT priority FROM jobs WHERE id=3") == [(7,)]
+    assert act("/jobs/2/retry")[0] == 200
+    assert site.rows("SELECT state, attempts FROM jobs WHERE id=2") == [("queued", 0)]
+    status, _, body = act("/jobs/1/rerun", style="stripes", style_weight="123", iterations="7")
+    assert status == 200, body
+    new = site.rows("SELECT id, spec FROM jobs WHERE input_id=(SELECT input_id FROM jobs WHERE id=1) AND id!=1")
+    assert len(new) == 1 and json.loads(new[0][1])["params"]["style_weight"] == 123
+    assert json.loads(new[0][1])["params"]["iterations"] == 7
+    status, _, body = act("/jobs/1/rerun", style="no-such-style")
+    assert status == 400 and "unknown style" in json.loads(body)["message"]
+    status, _, body = act("/jobs/1/rerun", style_weight="lots")
+    assert status == 400 and "style_weight" in json.loads(body)["message"]
+    image = site.outbox / "stripes" / "photo__stripes.png"
+    assert act("/jobs/1/delete")[0] == 200
+    assert not image.exists() and not image.with_suffix(".json").exists()
+    assert not (site.outbox / ".nstd" / "thumbs" / "job1.jpg").exists()
+    assert site.rows("SELECT state FROM jobs WHERE id=1") == [("deleted",)]
+    assert 'id="job1"' not in site.get("/")[2].decode()
+    assert act("/jobs/1/delete")[0] == 400                                  # already gone: said so
+
+
+def test_without_a_password_it_is_read_only(tmp_path):
+    site = Site(tmp_path, password=False)
+    try:
+        page = site.get("/")[2].decode()
+        assert "read-only" in page and "<form class=\"inline\"" not in page
+        status, _, body = site.post("/pause", {"csrf": "x"})
+        assert status == 403 and b"read-only" in body
+        assert site.post("/login", {"password": "anything"})[1].get("set-cookie") is None
+        assert site.rows("SELECT COUNT(*) FROM settings") == [(0,)]
+    finally:
+        site.close()
+
+
+def test_events_push_progress_and_changes(site):
+    from nstd.store import Store
+
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=60)
+    conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{site.port}"})
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("content-type").startswith("text/event-stream")
+
+    def next_event() -> str:
+        while True:
+            line = r.fp.readline().decode()
+            assert line, "the stream ended"
+            if line.startswith("event:"):
+                return line.split(":", 1)[1].strip()
+
+    assert next_event() == "progress"                                     # the running jobs, at once
+    store = Store(site.state)
+    store.set_priority(3, 5)                                              # e.g. `nstd priority 3 5`
+    store.close()
+    assert next_event() == "changed"
+    conn.close()
+
+
+def test_password_hashes(tmp_path):
+    from nstd.web.auth import check_hash_format, hash_password, verify_password
+
+    stored = hash_password("s3cret")
+    assert stored != hash_password("s3cret") and "s3cret" not in stored    # salted, never the password
+    assert verify_password("s3cret", stored) and not verify_password("s3cret ", stored)
+    for bad in ("s3cret", "scrypt$1$2$3$x", "md5$1$2$3$a$b"):
+        with pytest.raises(ValueError):
+            check_hash_format(bad)
+    r = subprocess.run([sys.executable, "-m", "nstd", "web-password"], input="s3cret\n", capture_output=True,
+                       text=True, cwd=ROOT)
+    printed = re.search(r'password_hash: "([^"]+)"', r.stdout).group(1)
+    assert verify_password("s3cret", printed)
+    config = write_config(tmp_path, extra='web:\n  password_hash: "plain-text"\n')
+    r = subprocess.run([sys.executable, "-m", "nstd", "check", "--config", str(config)], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode != 0 and "web.password_hash" in r.stderr
+
+
+def test_the_web_app_keeps_working_when_the_outbox_is_removed(site):
+    shutil.rmtree(site.outbox)
+    assert site.get("/o/stripes/photo__stripes.png")[0] == 404
+    assert site.get("/")[0] == 200
