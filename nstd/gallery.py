@@ -179,7 +179,8 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
     done_ids = store.done_ids_in_order()
     archived = len(done_ids) // PAGE_SIZE
     common = {"base": "", "assets": f"{HIDDEN}/assets/", "live": None, "written": int(time.time()),
-              "result_actions": None, "failure_actions": None, "running_actions": None}
+              "result_actions": None, "failure_actions": None, "running_actions": None, "queue": [],
+              "queue_actions": None}
     index = outbox / page_name(0)
     html = env.get_template("gallery.html.j2").render(
         **common, title="nstd outbox", heading="nstd outbox", state=view.state_line(stopped),

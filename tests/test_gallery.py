@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
 import pytest
 
-from conftest import ROOT, png, wait_for, write_config
+from conftest import ROOT, needs_chromium, png, wait_for, write_config
 
 
 
@@ -125,41 +125,109 @@ def test_many_results_are_paginated(tmp_path):
     store.close()
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
+@needs_chromium
+def test_a_browser_shows_every_image_and_fetches_nothing_outside(processed, browser):
+    driver = browser
+    driver.get("about:blank")
+    driver.get_log("performance")  # drop the browser's own start-up requests
+    driver.get((processed / "index.html").as_uri())
+    images = wait_for(lambda: driver.execute_script(
+        "const imgs=[...document.images].filter(i=>i.getAttribute('src')); imgs.forEach(i=>i.loading='eager');"
+        "return imgs.every(i=>i.complete) ? imgs.map(i=>[i.src,i.naturalWidth]) : null"), 30,
+        what="all images loaded")
+    assert len(images) >= 9
+    assert all(width > 0 for _, width in images), images
+    requests = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+    fetched = {m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"
+               and m["params"].get("documentURL", "").startswith(processed.resolve().as_uri())}
+    assert len(fetched) >= 9
+    outside = [u for u in fetched if not u.startswith(processed.resolve().as_uri() + "/")]
+    assert outside == [], outside
+    assert driver.execute_script("return document.title") == "nstd outbox"
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
-def test_a_browser_shows_every_image_and_fetches_nothing_outside(processed, tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
-        opts.add_argument(flag)
-    opts.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every network request
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    try:
-        driver.get("about:blank")
-        driver.get_log("performance")  # drop the browser's own start-up requests
-        driver.get((processed / "index.html").as_uri())
-        images = wait_for(lambda: driver.execute_script(
-            "const imgs=[...document.images].filter(i=>i.getAttribute('src')); imgs.forEach(i=>i.loading='eager');"
-            "return imgs.every(i=>i.complete) ? imgs.map(i=>[i.src,i.naturalWidth]) : null"), 30,
-            what="all images loaded")
-        assert len(images) >= 9
-        assert all(width > 0 for _, width in images), images
-        requests = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
-        fetched = {m["params"]["request"]["url"] for m in requests if m["method"] == "Network.requestWillBeSent"
-                   and m["params"].get("documentURL", "").startswith(processed.resolve().as_uri())}
-        assert len(fetched) >= 9
-        outside = [u for u in fetched if not u.startswith(processed.resolve().as_uri() + "/")]
-        assert outside == [], outside
-        assert driver.execute_script("return document.title") == "nstd outbox"
-    finally:
-        driver.quit()
+@needs_chromium
+def test_the_viewer_opens_zooms_compares_and_steps(processed, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    driver = browser
+    driver.get((processed / "index.html").as_uri())
+    viewer = driver.find_element(By.CSS_SELECTOR, ".viewer")
+    assert not viewer.is_displayed()
+    driver.find_elements(By.CSS_SELECTOR, "a.hero")[0].click()
+    wait_for(viewer.is_displayed, 10, what="the viewer")
+    assert driver.current_url.endswith("index.html")                  # opened in place, not navigated
+    after = driver.find_element(By.CSS_SELECTOR, ".viewer img.after")
+    wait_for(lambda: driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", after),
+             10, what="the painting in the viewer")
+    title = driver.find_element(By.CSS_SELECTOR, ".viewer .title").text
+    body = driver.find_element(By.TAG_NAME, "body")
+    body.send_keys("+")
+    body.send_keys("+")
+    assert float(viewer.get_attribute("data-scale")) == pytest.approx(2.25)
+    # Zoomed past 1.5x the viewer swaps in the full-size file.
+    assert after.get_attribute("src").endswith(".png")
+    body.send_keys("0")
+    assert float(viewer.get_attribute("data-scale")) == 1
+    before = driver.find_element(By.CSS_SELECTOR, ".viewer img.before")
+    assert not before.is_displayed()
+    body.send_keys("c")                                               # before/after: the photo over the painting
+    assert before.is_displayed() and "-view.jpg" in before.get_attribute("src")
+    slider = driver.find_element(By.CSS_SELECTOR, ".viewer input[type=range]")
+    driver.execute_script("arguments[0].value = 30; arguments[0].dispatchEvent(new Event('input'))", slider)
+    assert "70%" in before.get_attribute("style")                     # clipped to the left 30 %
+    body.send_keys(Keys.ARROW_RIGHT)
+    assert driver.find_element(By.CSS_SELECTOR, ".viewer .title").text != title
+    assert viewer.get_attribute("data-index") == "1"
+    body.send_keys(Keys.ARROW_LEFT)
+    assert driver.find_element(By.CSS_SELECTOR, ".viewer .title").text == title
+    body.send_keys(Keys.ESCAPE)
+    assert not viewer.is_displayed()
+    # The filters hide what does not match.
+    from selenium.webdriver.support.ui import Select
+    Select(driver.find_element(By.CSS_SELECTOR, "select[name=outcome]")).select_by_visible_text("failed")
+    shown = [c.get_attribute("data-outcome") for c in driver.find_elements(By.CSS_SELECTOR, ".card")
+             if c.is_displayed()]
+    assert shown == ["failed"]
+
+
+@needs_chromium
+def test_a_page_no_longer_rewritten_says_so_and_stops_refreshing(tmp_path, browser):
+    """A daemon killed with -9 cannot say "stopped": the page notices its own age instead."""
+    from nstd.gallery import write_gallery
+    from nstd.store import Store
+    store = Store(tmp_path / "s.sqlite")
+    store.add_input("slow.png", "/in/slow.png", "h", 1, [("k", "r", "s", {"images": [], "params": {},
+                                                                          "output_ext": "png"})])
+    store.claim_next()
+    outbox = tmp_path / "outbox"
+    write_gallery(store, outbox)
+    store.close()
+    index = outbox / "index.html"
+    page = index.read_text()
+    assert 'data-refresh="15"' in page and "1 running" in page
+    written = int(re.search(r'data-written="(\d+)"', page).group(1))
+
+    def aged(seconds: float) -> None:  # the page as if written `seconds` ago, refreshing every second
+        index.write_text(page.replace(f'data-written="{written}"', f'data-written="{int(time.time() - seconds)}"')
+                         .replace('data-refresh="15"', 'data-refresh="1"'))
+
+    # Control: a fresh page reloads itself (the marker set on it goes with the reload).
+    aged(0)
+    browser.get(index.as_uri())
+    browser.execute_script("window.stillHere = true")
+    started = time.monotonic()
+    wait_for(lambda: browser.execute_script("return window.stillHere") is None, 20, what="the page's own reload")
+    reload_took = time.monotonic() - started
+    # An hour-old page says what it is and does not reload: three times as long, the marker stays.
+    aged(3600)
+    browser.get(index.as_uri())
+    state = browser.find_element("id", "state").text
+    assert "not updated since" in state and "daemon is stopped" in state
+    browser.execute_script("window.stillHere = true")
+    time.sleep(max(3.0, 3 * reload_took))  # proving an absence: no condition to wait on
+    assert browser.execute_script("return window.stillHere") is True
+    assert "stale" in browser.find_element("tag name", "body").get_attribute("class")
 
 
 @pytest.mark.slow

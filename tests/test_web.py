@@ -142,6 +142,8 @@ def test_the_page_shows_results_failures_and_the_queue_in_order(site):
     assert "log in to act" in page and 'action="/jobs/1/delete"' not in page   # no forms before a login
     html5lib = pytest.importorskip("html5lib")
     html5lib.HTMLParser(strict=True).parse(body)
+    status, _, part = site.get("/?part=main")                             # what the live page swaps in
+    assert status == 200 and b"<html" not in part and b'id="job1"' in part and b'id="queued3"' in part
 
 
 @pytest.mark.parametrize("path", [

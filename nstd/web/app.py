@@ -108,11 +108,10 @@ class WebApp:
 
     async def index(self, request: Request) -> Response:
         values = await self.read(lambda store: self.page_vars(store, request))
-        template = self.env.get_template("web.html.j2")
-        if request.query_params.get("part") == "main":
-            context = template.new_context(values)
-            return HTMLResponse("".join(template.blocks["main"](context)))
-        return HTMLResponse(template.render(**values))
+        if request.query_params.get("part") == "main":  # the live page swaps this in on a change
+            gallery = self.env.get_template("gallery.html.j2")
+            return HTMLResponse("".join(gallery.blocks["main"](gallery.new_context(values))))
+        return HTMLResponse(self.env.get_template("web.html.j2").render(**values))
 
     async def login_page(self, request: Request) -> Response:
         return HTMLResponse(self.env.get_template("login.html.j2").render(
@@ -247,6 +246,8 @@ class SecurityHeaders:
 def serve(config: Config) -> None:
     import uvicorn
 
+    from .. import logs
+    logs.route_stdlib()
     host, _, port = config.web.listen.rpartition(":")
     uvicorn.run(create_app(config), host=host.strip("[]"), port=int(port), log_config=None,
                 access_log=False, proxy_headers=False, server_header=False)

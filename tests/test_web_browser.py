@@ -1,0 +1,107 @@
+"""Reviewing and steering from a real browser: `nstd web` beside a real daemon, in chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, needs_chromium, png, screenshot, wait_for
+from test_operations import free_port
+from test_web import PASSWORD, request
+
+pytestmark = [pytest.mark.slow, needs_chromium]
+
+
+@pytest.fixture
+def web(tmp_path, daemon_with):
+    from nstd.web.auth import hash_password
+    port = free_port()
+    config, d = daemon_with({"one.png": png(1), "two.png": png(2)},
+                            extra=f"web:\n  listen: 127.0.0.1:{port}\n  password_hash: \"{hash_password(PASSWORD)}\"\n")
+    wait_for(lambda: (tmp_path / "archive" / "one.png").exists() and (tmp_path / "archive" / "two.png").exists(),
+             120, what="two photos painted")
+    log = open(tmp_path / "web.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "nstd", "web", "--config", str(config)], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+    def up():
+        assert proc.poll() is None, (tmp_path / "web.log").read_text()
+        try:
+            return request(port, "GET", "/")[0] == 200
+        except OSError:
+            return False
+    wait_for(up, 30, what="nstd web")
+    yield f"http://127.0.0.1:{port}", d
+    proc.terminate()
+    proc.wait(30)
+    log.close()
+
+
+def cards(driver) -> list[str]:
+    return driver.execute_script(
+        "return [...document.querySelectorAll('article.card[data-outcome=done]')].map(c => c.id)")
+
+
+def test_review_and_steer_from_the_browser(web, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    url, daemon = web
+    driver = browser
+    driver.get(url + "/")
+    wait_for(lambda: len(cards(driver)) == 2, 30, what="two result cards")
+    # Without a login no action goes through, whatever the page sends.
+    status = driver.execute_async_script(
+        "fetch('/pause', {method: 'POST', body: new URLSearchParams({csrf: 'x'})}).then(r => arguments[0](r.status))")
+    assert status == 401
+
+    # The viewer works on the live page as on the static one.
+    driver.find_elements(By.CSS_SELECTOR, "a.hero")[0].click()
+    viewer = driver.find_element(By.CSS_SELECTOR, ".viewer")
+    wait_for(viewer.is_displayed, 10, what="the viewer")
+    driver.find_element(By.CSS_SELECTOR, ".viewer button[data-do=zoomin]").click()
+    assert float(viewer.get_attribute("data-scale")) == 1.5
+    driver.find_element(By.CSS_SELECTOR, ".viewer input[type=checkbox]").click()
+    assert driver.find_element(By.CSS_SELECTOR, ".viewer img.before").is_displayed()
+    driver.find_element(By.CSS_SELECTOR, ".viewer button[data-do=close]").click()
+
+    driver.get(url + "/login")
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "form.rerun"), 30, what="the action forms after login")
+    shots = Path(os.environ.get("NSTD_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+
+    # Re-run one photo with a stronger style from its form: the new result appears without a reload.
+    driver.execute_script("window.sameDocument = true")
+    first = driver.find_element(By.CSS_SELECTOR, "article.card[data-outcome=done]")
+    first.find_element(By.TAG_NAME, "summary").click()
+    weight = first.find_element(By.NAME, "style_weight")
+    weight.clear()
+    weight.send_keys("5000")
+    screenshot(driver, shots / "web-1300.png", 1300)
+    first.find_element(By.CSS_SELECTOR, "form.rerun button").click()
+    wait_for(lambda: len(cards(driver)) == 3, 120, what="the re-run's result in the page")
+    assert driver.execute_script("return window.sameDocument") is True
+    paintings = [p for p in (tmp_path / "outbox" / "stripes").glob("*.png") if not p.name.endswith(".loss.png")]
+    assert len(paintings) == 3
+    screenshot(driver, shots / "web-420.png", 420)
+
+    # Delete a result: its files and its card go.
+    victim = driver.find_element(By.CSS_SELECTOR, "article.card[data-outcome=done]")
+    victim_id = victim.get_attribute("id")
+    href = victim.find_element(By.CSS_SELECTOR, "a.hero").get_attribute("href")
+    image = tmp_path / "outbox" / href.split("/o/", 1)[1]
+    assert image.is_file()
+    victim.find_element(By.TAG_NAME, "summary").click()
+    victim.find_element(By.CSS_SELECTOR, "form.delete button").click()
+    wait_for(lambda: victim_id not in cards(driver), 60, what="the deleted card gone")
+    assert not image.exists() and not image.with_suffix(".json").exists()
+    assert driver.execute_script("return window.sameDocument") is True
+    # The static gallery follows.
+    wait_for(lambda: f'id="{victim_id}"' not in (tmp_path / "outbox" / "index.html").read_text(), 60,
+             what="the static gallery without the deleted card")
+    shutil.copy(tmp_path / "outbox" / "index.html", tmp_path / "index-after.html")
