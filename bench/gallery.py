@@ -19,6 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nstd.gallery import write_gallery  # noqa: E402
+from nstd.daemon import AUDIT_SECONDS  # noqa: E402
+from nstd.results import missing_results  # noqa: E402
 from nstd.store import Store  # noqa: E402
 
 
@@ -31,6 +33,9 @@ def main() -> int:
     outbox = folder / "outbox"
     (outbox / "r").mkdir(parents=True)
     store = Store(folder / "state.sqlite")
+    image = lambda i: outbox / "r" / f"{i}__s.png"
+    for i in range(args.results):
+        image(i).write_bytes(b"png")
     spec = {"images": [], "params": {"size": 512, "iterations": 200}, "output_ext": "png"}
     t0 = time.perf_counter()
     store.db.execute("BEGIN")
@@ -40,7 +45,7 @@ def main() -> int:
         store.db.execute("INSERT INTO jobs (input_id, job_key, rule, style, spec, state, outputs, created, updated, "
                          "finished) VALUES (?, ?, 'r', 's', ?, 'done', ?, ?, ?, ?)",
                          (i + 1, f"k{i}", __import__("json").dumps(spec),
-                          __import__("json").dumps({"image": str(outbox / "r" / f"{i}__s.png"),
+                          __import__("json").dumps({"image": str(image(i)),
                                                     "final": {"total": 1.0}, "seconds": 60, "device": "cpu"}),
                           i, i, i))
     store.db.execute("COMMIT")
@@ -54,7 +59,11 @@ def main() -> int:
         write_gallery(store, outbox)
         times.append(time.perf_counter() - t0)
     step = statistics.median(times)
+    t0 = time.perf_counter()
+    missing_results(store)
+    audit = time.perf_counter() - t0
     print(f"full rebuild ({len(pages)} pages): {full * 1000:.0f} ms")
+    print(f"audit of every result's file (the daemon's, every {AUDIT_SECONDS:.0f} s): {audit * 1000:.0f} ms")
     print(f"rewrite after a job (median of {args.repeats}): {step * 1000:.1f} ms "
           f"(max {max(times) * 1000:.1f} ms); full / rewrite = {full / step:.0f}x")
     store.close()

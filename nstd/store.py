@@ -295,8 +295,8 @@ class Store:
 
     def done_images(self) -> list[tuple[int, str]]:
         """(job id, result image path) of every done job: what the outbox should hold."""
-        return [(r[0], json.loads(r[1] or "{}").get("image", ""))
-                for r in self.db.execute("SELECT id, outputs FROM jobs WHERE state='done'")]
+        return [(r[0], r[1] or "") for r in
+                self.db.execute("SELECT id, json_extract(outputs, '$.image') FROM jobs WHERE state='done'")]
 
     def shown_by_others(self, thumb: str, job_id: int) -> bool:
         """True if a done job other than this one shows this thumbnail (a twin delivered from it)."""
@@ -469,12 +469,6 @@ class Store:
         order = "DESC" if newest_first else "ASC"
         rows = self.db.execute(_JOB_SELECT + f" WHERE jobs.state=? ORDER BY jobs.updated {order} LIMIT ?",
                                (state.value, limit))
-        return [Job.from_row(r) for r in rows]
-
-    def done_in_order(self, offset: int, limit: int) -> list[Job]:
-        """Done jobs in the order they finished: the gallery's pages of older results."""
-        rows = self.db.execute(_JOB_SELECT + " WHERE jobs.state='done' ORDER BY jobs.finished, jobs.id "
-                               "LIMIT ? OFFSET ?", (limit, offset))
         return [Job.from_row(r) for r in rows]
 
     def done_ids_in_order(self) -> list[int]:
