@@ -40,6 +40,12 @@ def _check(args) -> int:
                for i, url in enumerate(config.notify.urls) if not apprise.Apprise().add(url)]
         if bad:
             raise ConfigError(str(config.path), bad)
+    if config.worker.backend == "redis":
+        from .remote.broker import ping
+        trouble = ping(config.worker.redis_url)
+        if trouble:
+            print(f"warning: worker.redis_url: Redis does not answer ({trouble}); the daemon will take inputs "
+                  "and dispatch once it does", file=sys.stderr)
     jobs = sum(len(r.jobs) for r in config.rules)
     print(f"{config.path}: OK ({len(config.styles)} styles, {len(config.rules)} rules, {jobs} rule-style "
           f"pairs)\n  inbox {config.inbox}\n  outbox {config.outbox}\n  archive {config.archive}\n"
@@ -165,6 +171,16 @@ def _gallery(args) -> int:
     return 0
 
 
+def _worker(args) -> int:
+    from .config import load_config
+    from .remote.worker_main import run
+
+    config = load_config(args.config)
+    if config.worker.backend != "redis":
+        raise ConfigError(str(config.path), ["worker.backend: `nstd worker` needs `redis` (with worker.redis_url)"])
+    return run(config)
+
+
 def _web(args) -> int:
     from .config import load_config
     from .web.app import serve
@@ -259,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = with_config("delete", "delete results (image, loss log, plot) from the outbox and the gallery", _delete)
     q.add_argument("job", type=int, nargs="+", help="job ids, as the gallery's details and `nstd status` show them")
 
+    with_config("worker", "paint jobs from Redis on this host, one at a time (worker.backend: redis)", _worker)
     with_config("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
     q = sub.add_parser("web-password", help="hash a password for web.password_hash (reads it from the terminal "
                        "or one line of stdin)")

@@ -85,6 +85,20 @@ class WorkerModel(EngineModel):
     job_timeout_minutes: float = Field(0, ge=0, description="a job running longer is stopped and retried "
                                        "(0: no limit)")
     active_hours: Optional[str] = Field(None, description="start jobs only in this daily span, e.g. 19:00-07:00")
+    backend: Literal["local", "redis"] = Field("local", description="local: one worker child of the daemon; "
+                                               "redis: `nstd worker` hosts through Dramatiq on Redis")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="the Redis of the redis backend")
+    redis_heartbeat_seconds: float = Field(60.0, ge=1, description="a worker host silent this long is dead: its "
+                                           "job goes to another (redis backend)")
+    path_map: dict[str, str] = Field({}, description="on a worker host: the daemon's path prefixes and where "
+                                     "they are mounted here, e.g. {/srv/nstd: /mnt/nstd}")
+
+    @pydantic.field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value!r} is not a Redis URL (redis://host:6379/0, rediss://..., unix://...)")
+        return value
 
     @pydantic.field_validator("active_hours")
     @classmethod

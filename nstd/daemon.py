@@ -70,10 +70,16 @@ class Daemon:
         self.notifications = Notifications(self.config.notify.urls, self.config.notify.events, self.log,
                                            host=socket.gethostname())
         self.intake = Intake(self.config, self.store, self.log, on_refused=self._refused, metrics=self.metrics)
-        self.supervisor = WorkerSupervisor(self.config, self.store, self.log,
-                                           spawn or spawn_worker_process(log_json),
-                                           on_change=self._gallery_now, on_progress=self._gallery_soon,
-                                           metrics=self.metrics, notifications=self.notifications)
+        if self.config.worker.backend == "redis":
+            from .remote.dispatcher import RemoteDispatcher
+            self.supervisor = RemoteDispatcher(self.config, self.store, self.log, on_change=self._gallery_now,
+                                               on_progress=self._gallery_soon, metrics=self.metrics,
+                                               notifications=self.notifications)
+        else:
+            self.supervisor = WorkerSupervisor(self.config, self.store, self.log,
+                                               spawn or spawn_worker_process(log_json),
+                                               on_change=self._gallery_now, on_progress=self._gallery_soon,
+                                               metrics=self.metrics, notifications=self.notifications)
         self.filing = Filing(self.config, self.store, self.log, on_filed=lambda: None,
                              on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()))
         self.gate = DispatchGate(self.store.paused, self.config.active_hours, self.log)
@@ -114,7 +120,9 @@ class Daemon:
                                "Results are recognised by their loss logs, so nothing is mistaken or painted "
                                "twice, but the history of earlier jobs is gone", state=str(c.state),
                                results=results)
-        requeued, failed = self.store.requeue_orphans()
+        # Jobs left running by a dead daemon: the local worker died with it; with the redis backend
+        # they may still be painted on a worker host, and the dispatcher's reconcile decides.
+        requeued, failed = self.store.requeue_orphans() if c.worker.backend == "local" else (0, 0)
         if requeued or failed:
             self.log.warning("recovered jobs left running", requeued=requeued, failed=failed)
         self.log.info("nstd starting", version=__version__, config=str(c.path), inbox=str(c.inbox),

@@ -114,6 +114,8 @@ def running_card(job: Job, outbox: Path) -> dict:
     eta = p.get("eta_s")
     text = (f"{pct:.0f}% ({p.get('done', 0)}/{p.get('total', '?')}), {p.get('it_per_s', 0):.2f} it/s, "
             f"ETA {duration(eta) if eta is not None else '?'}") if p else "starting"
+    if p.get("host"):
+        text += f", on {p['host']}"
     return {"id": job.id, "title": shown(job.input_relpath), "rule": job.rule, "style": job.style,
             "percent": round(pct), "text": text, "priority": job.priority,
             "preview": _url(preview.relative_to(outbox).as_posix()) if preview.exists() else None}

@@ -41,12 +41,29 @@ def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
             "inside_active_hours": hours.contains(dt.datetime.now().time()) if hours else True,
             "running": [{**_job(j), "progress": j.progress} for j in store.jobs_in(JobState.RUNNING)],
             "queue": [_job(j) for j in store.queue(queued)],
+            "backend": config.worker.backend,
+            "redis": _redis_facts(config) if config.worker.backend == "redis" else None,
             "failures": [{**_job(j), "error": shown(first_line(j.error))} for j in failed_jobs]
                         + [{"input": shown(i.relpath), "error": shown(i.error or "?"), "stage": i.state}
                            for i in failed_inputs],
         }
     finally:
         store.close()
+
+
+def _redis_facts(config: Config) -> dict:
+    """Whether Redis answers, and the worker hosts it has seen lately."""
+    import redis
+
+    from .remote.broker import workers
+    w = config.worker
+    client = redis.Redis.from_url(w.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return {"reachable": True, "error": None, "workers": workers(client, w.redis_heartbeat_seconds)}
+    except (redis.RedisError, OSError) as e:
+        return {"reachable": False, "error": str(e) or type(e).__name__, "workers": []}
+    finally:
+        client.close()
 
 
 def report(config: Config, failures: int = 10) -> str:
@@ -60,9 +77,20 @@ def report(config: Config, failures: int = 10) -> str:
     if f["active_hours"]:
         lines.append(f"active hours: {f['active_hours']} ("
                      + ("inside now" if f["inside_active_hours"] else "outside now: no new job starts") + ")")
+    if f["redis"] is not None:
+        r = f["redis"]
+        if not r["reachable"]:
+            lines.append(f"REDIS DOWN ({r['error']}): inputs are taken and queued here; nothing is dispatched")
+        lines.append(f"worker hosts: {len(r['workers'])}" + ("" if r["workers"] else " (none seen lately)"))
+        for w in r["workers"]:
+            p = w.get("progress") or {}
+            doing = (f"job {w['job']} {p.get('percent', 0):.0f}%" if w.get("job") is not None else "idle")
+            lines.append(f"  {w['host']} (pid {w['pid']}, {w['device']}): {doing}, last seen "
+                         f"{duration(dt.datetime.now().timestamp() - w['seen'])} ago")
     for job in f["running"]:
         p = job["progress"] or {}
-        lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']} (attempt {job['attempts']})"
+        host = f" on {(job['progress'] or {}).get('host')}" if (job["progress"] or {}).get("host") else ""
+        lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']} (attempt {job['attempts']}){host}"
                      + (f" {p.get('percent', 0):.0f}% ({p.get('done')}/{p.get('total')}), "
                         f"{p.get('it_per_s', 0):.2f} it/s, ETA {duration(p.get('eta_s'))}" if p else " starting"))
     if f["queue"]:

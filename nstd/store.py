@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     started REAL,
     finished REAL,
     priority INTEGER NOT NULL DEFAULT 0,
+    dispatch TEXT,
     UNIQUE (input_id, job_key)
 );
 CREATE TABLE IF NOT EXISTS settings (
@@ -123,6 +124,7 @@ class Job:
     input_sha256: str
     finished: Optional[float] = None
     priority: int = 0
+    dispatch: Optional[str] = None  # the redis backend's message id while it is out
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -130,7 +132,7 @@ class Job:
                    json.loads(row["spec"]), JobState(row["state"]), row["attempts"], row["error"],
                    json.loads(row["outputs"]) if row["outputs"] else None,
                    json.loads(row["progress"]) if row["progress"] else None,
-                   row["path"], row["relpath"], row["sha256"], row["finished"], row["priority"])
+                   row["path"], row["relpath"], row["sha256"], row["finished"], row["priority"], row["dispatch"])
 
 
 @dataclass(frozen=True)
@@ -391,6 +393,9 @@ class Store:
     def job(self, job_id: int) -> Job:
         return Job.from_row(self.db.execute(_JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone())
 
+    def set_dispatch(self, job_id: int, message_id: str) -> None:
+        self.db.execute("UPDATE jobs SET dispatch=? WHERE id=? AND state='running'", (message_id, job_id))
+
     def set_progress(self, job_id: int, progress: dict) -> None:
         self.db.execute("UPDATE jobs SET progress=?, updated=? WHERE id=? AND state='running'",
                         (json.dumps(progress), time.time(), job_id))
@@ -502,6 +507,9 @@ def _migrate(db: sqlite3.Connection) -> None:
         return
     if "priority" not in row[0]:
         db.execute("ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0")
+        row = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
+    if "dispatch" not in row[0]:
+        db.execute("ALTER TABLE jobs ADD COLUMN dispatch TEXT")
         row = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()
     if "job_key TEXT NOT NULL UNIQUE" not in row[0]:
         return

@@ -11,29 +11,24 @@ stand-in in the unit tests.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
-from pathlib import Path
 from typing import Callable, Optional
 
 from .backoff import Backoff
 from .config import Config
 from .errors import WorkerStartError
-from .humane import first_line
 from .jobs import JobState
 from .metrics import Metrics
+from .recorder import JobRecorder, job_order
 from .notify import Notifications
-from .outbox import atomic_write_bytes, link_or_copy, log_path_for, output_path, probe_writable, result_exists
-from .protocol import BootError, Done, Failed, JobOrder, Pong, Progress, Ready
-from .store import Job, Store
+from .protocol import BootError, Done, Failed, Pong, Progress, Ready
+from .store import Store
 from .worker import BOOT_ERROR_EXIT
 
 TICK_SECONDS = 0.2
 MAX_RESTART_BACKOFF = 60.0
 WORKER_BOOT_SECONDS = 300.0
-PROGRESS_LOG_SECONDS = 15.0
-PROGRESS_WRITE_SECONDS = 1.0
 
 
 class WorkerSupervisor:
@@ -42,17 +37,12 @@ class WorkerSupervisor:
                  metrics: Optional[Metrics] = None, notifications: Optional[Notifications] = None):
         self.config, self.store, self.log, self.spawn = config, store, log, spawn
         self.metrics = metrics or Metrics()
-        self.notifications = notifications or Notifications([], [], log)
-        self.on_change, self.on_progress = on_change, on_progress
+        self.recorder = JobRecorder(config, store, log, on_change, on_progress, self.metrics, notifications)
         self.worker = None
         self.restart = Backoff(1.0, MAX_RESTART_BACKOFF)
-        self.dispatch_pause = Backoff(1.0, MAX_RESTART_BACKOFF)
         self.last_heard = 0.0
         self.last_ping = 0.0
-        self.last_progress_write = -PROGRESS_WRITE_SECONDS
-        self.last_progress_log = 0.0
         self.restart_when_idle = False
-        self.processed = 0
         self.pending: deque = deque()
 
     # -- life cycle ---------------------------------------------------------------------
@@ -60,7 +50,7 @@ class WorkerSupervisor:
         if self.restart.failures:
             self.metrics.worker_restarts.inc()
         self.worker = self.spawn(self.config)
-        self.last_heard = self.last_progress_log = now
+        self.last_heard = now
         self.log.info("worker starting", pid=self.worker.pid)
         if not wait:
             return
@@ -73,6 +63,10 @@ class WorkerSupervisor:
             self.worker.kill()
             raise WorkerStartError(str(self.config.path), f"the worker could not start (exit code {code}); "
                                                           "see the log above")
+
+    @property
+    def processed(self) -> int:
+        return self.recorder.processed
 
     @property
     def job_id(self) -> Optional[int]:
@@ -121,7 +115,7 @@ class WorkerSupervisor:
             if self.restart.due(now):
                 self.start(now)
             return
-        if dispatching and w.ready and w.job_id is None and self.dispatch_pause.due(now):
+        if dispatching and w.ready and w.job_id is None and self.recorder.dispatch_pause.due(now):
             if self.restart_when_idle:
                 self.restart_when_idle = False
                 w.stop()
@@ -182,101 +176,30 @@ class WorkerSupervisor:
             self.log.error("worker cannot start", cause=message.cause)
             raise WorkerStartError(str(self.config.path), message.cause)
         elif isinstance(message, Progress):
-            if now - self.last_progress_write >= PROGRESS_WRITE_SECONDS:
-                self.last_progress_write = now
-                self.store.set_progress(message.job_id, message.progress)
-            self.on_progress()
-            if now - self.last_progress_log >= PROGRESS_LOG_SECONDS:
-                self.last_progress_log = now
-                self.log.info("job progress", job_id=message.job_id, **message.progress)
+            self.recorder.progress(message.job_id, message.progress, now)
         elif isinstance(message, Done):
             self._done(message.job_id, message.outputs)
         elif isinstance(message, Failed):
             w.job_id = None
             if message.environmental:
                 self.store.release(message.job_id)
-                self._pause_dispatch(message.job_id, message.error, now)
+                self.recorder.pause_dispatch(message.job_id, message.error, now)
             else:
                 self._fail(message.job_id, message.error, message.permanent)
         elif not isinstance(message, Pong):
             self.log.warning("unknown message from the worker", message=repr(message)[:200])
 
     def _done(self, job_id: int, outputs: dict) -> None:
-        self.store.finish(job_id, outputs)
-        self.metrics.job_done(self.store.job(job_id).rule, outputs)
-        self.notifications.job_done()
-        self.metrics.last_success.set(time.time())
+        self.recorder.done(job_id, outputs)
         if self.worker is not None and self.worker.job_id == job_id:
             self.worker.job_id = None
-        self.processed += 1
-        self.dispatch_pause.succeeded()
-        self.log.info("job done", job_id=job_id, state=JobState.DONE.value, image=outputs["image"],
-                      seconds=outputs.get("seconds"), final_loss=outputs.get("final", {}).get("total"),
-                      **({"delivered_from_job": outputs["twin"]} if "twin" in outputs else {}))
-        self.on_change()
 
     def _fail(self, job_id: int, error: str, permanent: bool) -> None:
-        state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
-        job = self.store.job(job_id)
-        self.metrics.job_failed(job.rule, final=state is JobState.FAILED)
-        if state is JobState.FAILED:
-            self.notifications.job_failed(job.input_relpath, job.style, first_line(error))
-        self.log.warning("job failed", job_id=job_id, state=state.value, error=first_line(error),
-                         will_retry=state is JobState.QUEUED)
-        self.on_change()
+        self.recorder.fail(job_id, error, permanent)
 
-    def _pause_dispatch(self, job_id: int, error: str, now: float) -> None:
-        wait = self.dispatch_pause.failed(now)
-        self.log.error("cannot write results: pausing the queue", job_id=job_id, error=error,
-                       retry_in_s=wait, state=JobState.QUEUED.value)
-
-    # -- dispatch -------------------------------------------------------------------------
     def dispatch(self, now: float) -> None:
-        job = self.store.claim_next()
-        if job is None:
-            return
-        if not Path(job.input_path).is_file():
-            self._fail(job.id, f"input file is gone: {job.input_path}", permanent=True)
-            return
-        out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
-                          job.spec["output_ext"], job.key)
-        try:
-            probe_writable(out.parent)
-            if self._deliver_from_twin(job, out):
-                return
-        except OSError as e:
-            # Outbox not writable or full: find out before painting, not after. Not an attempt.
-            self.store.release(job.id)
-            self._pause_dispatch(job.id, f"cannot write the results to {out.parent}: {e}", now)
-            return
-        self.log.info("job running", job_id=job.id, input=job.input_relpath, style=job.style,
-                      attempt=job.attempts, state=JobState.RUNNING.value)
-        self.on_change()
-        self.worker.send_job(job_order(job, out, self.config))
-        self.worker.job_started = now
-
-    def _deliver_from_twin(self, job: Job, out: Path) -> bool:
-        """The same painting made for another drop of this photo: deliver it under this name too."""
-        for twin in self.store.done_twins(job.key, job.id):
-            src = Path((twin.outputs or {}).get("image", ""))
-            if not result_exists(src, twin.key, twin.input_relpath):
-                continue
-            log = json.loads(log_path_for(src).read_text())
-            log.update(job_id=job.id, input=job.input_relpath, input_sha256=job.input_sha256,
-                       delivered_from_job=twin.id)
-            atomic_write_bytes(log_path_for(out), json.dumps(log, indent=1, default=str).encode())
-            link_or_copy(src, out)
-            plot = src.with_suffix(".loss.png")
-            if plot.is_file():
-                link_or_copy(plot, out.with_suffix(".loss.png"))
-            self._done(job.id, {**twin.outputs, "image": str(out), "log": str(log_path_for(out)),
-                                "plot": str(out.with_suffix(".loss.png")), "twin": twin.id})
-            return True
-        return False
-
-
-def job_order(job: Job, out: Path, config: Config) -> JobOrder:
-    return JobOrder(id=job.id, key=job.key, input=job.input_path, relpath=job.input_relpath,
-                    sha256=job.input_sha256, rule=job.rule, style=job.style,
-                    images=tuple(job.spec["images"]), params=job.spec["params"], output=str(out),
-                    outbox=str(config.outbox), preview_every=config.worker.preview_every)
+        claimed = self.recorder.claim(now)
+        if claimed is not None:
+            job, out = claimed
+            self.worker.send_job(job_order(job, out, self.config))
+            self.worker.job_started = now

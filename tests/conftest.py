@@ -118,14 +118,15 @@ def job_rows(config: Path) -> list[dict]:
 
 
 class DaemonProcess:
-    """`nstd run` as a real child process, its log in a file; torn down with its worker."""
+    """`nstd run` (or another long-running command: `worker`) as a real child process, its log in a
+    file; torn down with its worker."""
 
-    def __init__(self, config: Path, *args: str, env: dict | None = None):
+    def __init__(self, config: Path, *args: str, env: dict | None = None, command: str = "run"):
         self.config = config
-        self.log_path = config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self.log_path = config.parent / f"{command}-{time.monotonic_ns()}.log"
         self.log_file = open(self.log_path, "w")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "nstd", "--log-json", "run", "--config",
+        self.proc = subprocess.Popen([sys.executable, "-m", "nstd", "--log-json", command, "--config",
                                       str(config), *args], stdout=self.log_file, stderr=subprocess.STDOUT,
                                      env=env, cwd=ROOT)
 
@@ -192,8 +193,8 @@ def daemons():
     """Start daemons with daemons(config); every one (and its worker) is gone after the test."""
     started: list[DaemonProcess] = []
 
-    def start(config: Path, *args: str, env: dict | None = None) -> DaemonProcess:
-        d = DaemonProcess(config, *args, env=env)
+    def start(config: Path, *args: str, env: dict | None = None, command: str = "run") -> DaemonProcess:
+        d = DaemonProcess(config, *args, env=env, command=command)
         started.append(d)
         return d
 
@@ -238,3 +239,46 @@ def screenshot(driver, path: Path, width: int) -> Path:
     driver.save_screenshot(str(path))
     driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     return path
+
+
+REDIS_SERVER = shutil.which("redis-server")
+needs_redis = pytest.mark.skipif(REDIS_SERVER is None, reason="Debian's redis-server is not installed")
+
+
+class RedisServer:
+    """A real redis-server on 127.0.0.1 and a free port, its data (AOF, fsync always) in a temp folder."""
+
+    def __init__(self, folder: Path, port: int):
+        self.folder, self.port = folder, port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.proc = None
+        self.start()
+
+    def start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--dir", str(self.folder), "--appendonly", "yes", "--appendfsync", "always",
+                                      "--save", "", "--protected-mode", "yes"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.answers, 30, what="redis-server to answer")
+
+    def answers(self) -> bool:
+        import redis
+        assert self.proc.poll() is None, "redis-server exited"
+        try:
+            return redis.Redis(port=self.port, socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: redis fsyncs its AOF and exits
+            self.proc.wait(30)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    from test_operations import free_port
+    server = RedisServer(tmp_path / "redis", free_port())
+    yield server
+    server.stop()

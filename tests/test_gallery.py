@@ -244,7 +244,7 @@ def test_running_job_shows_progress_and_a_preview(tmp_path, daemon_with):
     assert 'http-equiv="refresh"' in page
     r = subprocess.run([sys.executable, "-m", "nstd", "status", "--config", str(config)],
                        capture_output=True, text=True, cwd=ROOT)
-    running = r"running: job 1 slowpoke.png -> stripes \(attempt 1\) \d+% \(\d+/600\), [\d.]+ it/s, ETA"
+    running = r"running: job 1 slowpoke.png -> stripes \(attempt 1\) on \S+ \d+% \(\d+/600\), [\d.]+ it/s, ETA"
     assert re.search(running, r.stdout), r.stdout
     # After SIGTERM the running job is requeued: the page must not go on claiming it runs.
     assert d.stop() == 0

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 
-UNITS = [ROOT / "systemd" / name for name in ("nstd.service", "nstd-web.service")]
+UNITS = [ROOT / "systemd" / name for name in ("nstd.service", "nstd-web.service", "nstd-worker.service")]
 analyze = shutil.which("systemd-analyze")
 pytestmark = pytest.mark.skipif(analyze is None, reason="systemd-analyze is not installed")
 

@@ -1,0 +1,168 @@
+"""The redis backend against a real redis-server, real `nstd worker` hosts and a real daemon:
+nothing lost and nothing painted twice when a worker host, the daemon or Redis dies mid-burst."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, job_rows, needs_redis, png, wait_for, write_config
+from test_operations import free_port
+
+pytestmark = [pytest.mark.slow, needs_redis]
+
+HOST = socket.gethostname()
+
+
+def redis_config(folder, url: str, iterations: int = 40):
+    return write_config(folder, defaults={"size": 40, "iterations": iterations},
+                        extra=f"worker:\n  backend: redis\n  redis_url: {url}\n  redis_heartbeat_seconds: 3\n")
+
+
+def results(outbox) -> list[str]:
+    return sorted(p.name for p in outbox.rglob("*.png") if not p.name.endswith(".loss.png")
+                  and ".nstd" not in p.parts)
+
+
+def drop(folder, names: list[str]) -> None:
+    for n, name in enumerate(names):
+        (folder / "inbox" / name).write_bytes(png(40 + n))
+
+
+def all_done_once(folder, config, names: list[str]) -> None:
+    wait_for(lambda: all((folder / "archive" / n).exists() for n in names), 240, what=f"{len(names)} photos done")
+    rows = job_rows(config)
+    assert sorted(r["relpath"] for r in rows) == sorted(names)          # one job each
+    assert {r["state"] for r in rows} == {"done"}
+    assert results(folder / "outbox") == sorted(f"{n[:-4]}__stripes.png" for n in names)  # one result each
+
+
+def test_a_worker_host_killed_mid_job_hands_the_job_to_the_other(tmp_path, daemons, redis_server):
+    config = redis_config(tmp_path, redis_server.url, iterations=600)
+    (tmp_path / "inbox").mkdir()
+    first = daemons(config, command="worker")
+    wait_for(lambda: first.saw("worker ready"), 120, what="the first worker host")
+    d = daemons(config)
+    d.wait_ready()
+    drop(tmp_path, ["photo.png"])
+    wait_for(lambda: first.saw("job running", job_id=1), 60, what="the job on the first host")
+    wait_for(lambda: f"on {HOST}" in (tmp_path / "outbox" / "index.html").read_text(), 60,
+             what="the running card naming its host")
+    second = daemons(config, command="worker")
+    wait_for(lambda: second.saw("worker ready"), 120, what="the second worker host")
+    first.proc.send_signal(signal.SIGKILL)
+    all_done_once(tmp_path, config, ["photo.png"])
+    assert second.saw("job finished", job_id=1) and not first.saw("job finished")
+    assert job_rows(config)[0]["attempts"] == 1            # a dead host is not the job's fault
+
+
+def test_the_daemon_killed_while_jobs_are_in_redis(tmp_path, daemons, redis_server):
+    config = redis_config(tmp_path, redis_server.url, iterations=60)
+    (tmp_path / "inbox").mkdir()
+    names = [f"p{i}.png" for i in range(5)]
+    w = daemons(config, command="worker")
+    wait_for(lambda: w.saw("worker ready"), 120, what="the worker host")
+    d = daemons(config)
+    d.wait_ready()
+    drop(tmp_path, names)
+    wait_for(lambda: w.saw("job running"), 60, what="a job on the worker")
+    d.proc.send_signal(signal.SIGKILL)                    # a job out in Redis, reports on their way
+    d.proc.wait(30)
+    again = daemons(config)
+    again.wait_ready()
+    all_done_once(tmp_path, config, names)
+
+
+def test_redis_restarted_mid_burst_loses_nothing(tmp_path, daemons, redis_server):
+    config = redis_config(tmp_path, redis_server.url, iterations=60)
+    (tmp_path / "inbox").mkdir()
+    names = [f"p{i}.png" for i in range(5)]
+    w = daemons(config, command="worker")
+    wait_for(lambda: w.saw("worker ready"), 120, what="the worker host")
+    d = daemons(config)
+    d.wait_ready()
+    drop(tmp_path, names)
+    wait_for(lambda: d.saw("job done"), 120, what="the first job done")
+    redis_server.stop()
+    wait_for(lambda: d.saw("cannot reach Redis: jobs wait in the state file"), 60, what="the daemon noticing")
+    redis_server.start()
+    all_done_once(tmp_path, config, names)
+    assert d.saw("Redis reachable again")
+
+
+def test_redis_down_the_daemon_takes_inputs_and_catches_up(tmp_path, daemons):
+    from conftest import RedisServer
+    port = free_port()
+    config = redis_config(tmp_path, f"redis://127.0.0.1:{port}/0")
+    names = ["a.png", "b.png"]
+    (tmp_path / "inbox").mkdir()
+    r = subprocess.run([sys.executable, "-m", "nstd", "check", "--config", str(config)], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0 and "Redis does not answer" in r.stderr
+    d = daemons(config)
+    d.wait_ready()
+    drop(tmp_path, names)
+    wait_for(lambda: len([r for r in job_rows(config) if r["state"] == "queued"]) == 2, 60,
+             what="both inputs accepted and queued in SQLite")
+    status = subprocess.run([sys.executable, "-m", "nstd", "status", "--config", str(config)], capture_output=True,
+                            text=True, cwd=ROOT)
+    assert "REDIS DOWN" in status.stdout
+    facts = json.loads(subprocess.run([sys.executable, "-m", "nstd", "status", "--json", "--config", str(config)],
+                                      capture_output=True, text=True, cwd=ROOT).stdout)
+    assert facts["redis"]["reachable"] is False
+    server = RedisServer(tmp_path / "redis", port)
+    try:
+        w = daemons(config, command="worker")
+        all_done_once(tmp_path, config, names)
+        facts = json.loads(subprocess.run([sys.executable, "-m", "nstd", "status", "--json", "--config",
+                                           str(config)], capture_output=True, text=True, cwd=ROOT).stdout)
+        assert facts["redis"]["reachable"] and [h["host"] for h in facts["redis"]["workers"]] == [HOST]
+        assert w.saw("worker ready")
+    finally:
+        server.stop()
+
+
+def test_a_worker_host_that_cannot_start_says_why(tmp_path, redis_server):
+    config = redis_config(tmp_path, redis_server.url)
+    config.write_text(config.read_text() + "  weights: /nonexistent/vgg19.pth\n")
+    r = subprocess.run([sys.executable, "-m", "nstd", "worker", "--config", str(config)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 3 and "vgg19.pth" in r.stderr
+    local = write_config(tmp_path / "local")
+    r = subprocess.run([sys.executable, "-m", "nstd", "worker", "--config", str(local)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=300)
+    assert r.returncode == 2 and "worker.backend" in r.stderr
+
+
+def test_a_job_recorded_as_sent_but_not_in_redis_is_sent_again(tmp_path, daemons, redis_server):
+    """The daemon killed between claiming a job and sending it, or Redis restarted without its data:
+    the state file says running, Redis holds nothing. The reconcile queues it again."""
+    from nstd.config import load_config
+    from nstd.jobs import job_key
+    from nstd.store import Store
+    import hashlib
+
+    config = redis_config(tmp_path, redis_server.url)
+    c = load_config(config)
+    photo = tmp_path / "inbox" / "lost.png"
+    photo.parent.mkdir()
+    photo.write_bytes(png(7))
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()
+    spec = c.rules[0].jobs[0]
+    store = Store(c.state)
+    store.add_input("lost.png", str(photo), sha, photo.stat().st_size,
+                    [(job_key(sha, spec), spec.rule, spec.style, spec.as_stored())])
+    store.claim_next()
+    store.set_dispatch(1, "a-message-redis-never-saw")
+    store.close()
+    w = daemons(config, command="worker")
+    d = daemons(config)
+    d.wait_ready()
+    wait_for(lambda: d.saw("job no longer in Redis: queued again", job_id=1), 60, what="the reconcile")
+    all_done_once(tmp_path, config, ["lost.png"])
+    assert w.saw("job finished", job_id=1)
