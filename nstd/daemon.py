@@ -114,7 +114,7 @@ class Daemon:
             for p in remove_stale_temps(folder):
                 self.log.info("removed stale temp file", path=str(p))
         if self.store.created:
-            results = sum(1 for _ in c.outbox.glob("*/*.json"))
+            results = sum(1 for p in c.outbox.glob("*/*.json") if not p.parent.name.startswith("."))
             if results:
                 self.log.error("the state file is new but the outbox holds results: was it reset or lost? "
                                "Results are recognised by their loss logs, so nothing is mistaken or painted "

@@ -95,8 +95,9 @@ def check_promise(folder: Path, names: list[str]) -> dict:
     done = [n for n in names if (archive / n).is_file()]
     quarantined = [n for n in names if (failed / n).exists() and (failed / f"{n}.error.json").is_file()]
     left = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*") if not p.is_dir() or p.is_symlink())
-    results = sorted(p.name for p in outbox.glob("*/*.png") if not p.name.endswith(".loss.png"))
-    logs = sorted(p.name for p in outbox.glob("*/*.json"))
+    visible = [p for p in outbox.glob("*/*") if not p.parent.name.startswith(".")]  # not .nstd/: the gallery's
+    results = sorted(p.name for p in visible if p.suffix == ".png" and not p.name.endswith(".loss.png"))
+    logs = sorted(p.name for p in visible if p.suffix == ".json")
     temps = [str(p) for d in (outbox, archive, failed) for p in d.rglob(".nstd-tmp-*")]
     db = sqlite3.connect(folder / ".nstd" / "state.sqlite")
     integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
