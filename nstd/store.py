@@ -132,7 +132,9 @@ class Job:
                    json.loads(row["spec"]), JobState(row["state"]), row["attempts"], row["error"],
                    json.loads(row["outputs"]) if row["outputs"] else None,
                    json.loads(row["progress"]) if row["progress"] else None,
-                   row["path"], row["relpath"], row["sha256"], row["finished"], row["priority"], row["dispatch"])
+                   row["path"], row["relpath"], row["sha256"], row["finished"], row["priority"],
+                   # A state file the daemon has not migrated yet, read by `nstd status` or the web app.
+                   row["dispatch"] if "dispatch" in row.keys() else None)
 
 
 @dataclass(frozen=True)

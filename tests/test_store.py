@@ -193,3 +193,25 @@ def test_pause_survives_a_new_connection_and_resume_clears_it(tmp_path, store):
     assert other.paused()["why"] == "nstd pause"
     assert other.resume() and store.paused() is None and not other.resume()
     other.close()
+
+
+def test_a_state_file_of_the_previous_release_is_readable_before_the_daemon_migrates_it(tmp_path):
+    """`nstd status` and `nstd web` open the state file without migrating it (only the daemon does)."""
+    import sqlite3
+
+    from nstd.jobs import JobState
+    from nstd.store import Store
+    path = tmp_path / "state.sqlite"
+    store = Store(path)
+    store.add_input("a.png", "/in/a.png", "h", 1, [("k", "r", "s", {"images": [], "params": {}, "output_ext": "png"})])
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE jobs DROP COLUMN dispatch")  # as the previous release left it
+    db.commit()
+    db.close()
+    reader = Store(path, readonly=True)
+    assert [j.state for j in reader.queue()] == [JobState.QUEUED]
+    reader.close()
+    migrated = Store(path)
+    assert migrated.queue()[0].dispatch is None
+    migrated.close()
