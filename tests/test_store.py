@@ -74,11 +74,11 @@ def test_a_state_file_of_the_previous_schema_is_migrated(tmp_path):
     path = tmp_path / "old.sqlite"
     from nstd.store import SCHEMA
     old = (SCHEMA.replace("job_key TEXT NOT NULL,", "job_key TEXT NOT NULL UNIQUE,")
-           .replace(",\n    priority INTEGER NOT NULL DEFAULT 0,\n    UNIQUE (input_id, job_key)", "")
+           .replace(",\n    priority INTEGER NOT NULL DEFAULT 0,\n    dispatch TEXT,\n    UNIQUE (input_id, job_key)", "")
            .replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", "")
            .replace("CREATE INDEX IF NOT EXISTS jobs_order ON jobs (state, priority DESC, id);", ""))
     old = old[:old.index("CREATE TABLE IF NOT EXISTS settings")] + old[old.index("CREATE INDEX"):]
-    assert "priority" not in old and "settings" not in old and "UNIQUE," in old
+    assert "priority" not in old and "dispatch" not in old and "settings" not in old and "UNIQUE," in old
     db = sqlite3.connect(path)
     db.executescript(old)
     db.execute("INSERT INTO inputs (relpath, path, sha256, size, created, updated) VALUES ('a', '/a', 'h', 1, 0, 0)")
