@@ -169,3 +169,36 @@ def test_style_scale_sets_the_style_image_size(engine):
                    TransferParams(size=32, iterations=1, style_scale=scale))
     sizes = sorted(key[1] for key in engine._style_cache)
     assert sizes == [(32, 21), (64, 43)]  # the style's longest side is scale x the output's (32)
+
+
+@pytest.mark.slow  # bfloat16 on this CPU is ~3x slower than float32
+def test_the_bfloat16_path_runs_on_the_cpu_and_lands_near_float32(engine):
+    """The GPU's mixed-precision path, exercised where there is no GPU: the network in bfloat16,
+    Gram matrices, losses, the image and the optimiser's state in float32."""
+    import math
+
+    from nstd.engine import Engine, EngineOptions
+    half = Engine(EngineOptions(autocast_cpu=True))
+    assert half.autocast and not engine.autocast
+    with torch.no_grad():
+        feats = half.features(engine.to_tensor(make_content(), (32, 24)), ("relu1_1", "relu3_1"), "max")
+    assert {f.dtype for f in feats.values()} == {torch.bfloat16}
+    assert gram(feats["relu3_1"]).dtype == torch.float32
+    optimisers = []
+    half._optimiser = lambda x, p: optimisers.append(Engine._optimiser(x, p)) or optimisers[-1]
+    params = TransferParams(size=32, iterations=30, log_every=5, seed=0)
+    content, styles = make_content(), [StyleImage(make_style())]
+    reference, mixed = engine.run(content, styles, params), half.run(content, styles, params)
+    assert mixed.info["mixed_precision"] is True and reference.info["mixed_precision"] is False
+    assert all(math.isfinite(t["total"]) for t in mixed.trace)
+    state = optimisers[-1].state[optimisers[-1].param_groups[0]["params"][0]]
+    tensors = [v for v in state.values() if torch.is_tensor(v)] + [t for v in state.values() if isinstance(v, list)
+                                                                   for t in v if torch.is_tensor(t)]
+    assert tensors and {t.dtype for t in tensors} == {torch.float32}
+    assert optimisers[-1].param_groups[0]["params"][0].dtype == torch.float32
+    # Close to the float32 run: the same loss within 20 % (bfloat16's rounding bends L-BFGS's path a
+    # little), and pixels far nearer to it than to the photo.
+    assert abs(mixed.final["total"] - reference.final["total"]) < 0.2 * reference.final["total"]
+    a, b = (np.asarray(r.image, dtype=float) / 255 for r in (reference, mixed))
+    photo = np.asarray(content.resize(reference.image.size), dtype=float) / 255
+    assert np.abs(a - b).mean() < 0.1 and np.abs(a - b).mean() < 0.5 * np.abs(a - photo).mean()

@@ -74,7 +74,8 @@ def test_a_state_file_of_the_previous_schema_is_migrated(tmp_path):
     path = tmp_path / "old.sqlite"
     from nstd.store import SCHEMA
     old = (SCHEMA.replace("job_key TEXT NOT NULL,", "job_key TEXT NOT NULL UNIQUE,")
-           .replace(",\n    priority INTEGER NOT NULL DEFAULT 0,\n    dispatch TEXT,\n    UNIQUE (input_id, job_key)", "")
+           .replace(",\n    priority INTEGER NOT NULL DEFAULT 0,\n    dispatch TEXT,\n    UNIQUE (input_id, job_key)",
+                    "")
            .replace("CREATE INDEX IF NOT EXISTS jobs_key ON jobs (job_key, state);", "")
            .replace("CREATE INDEX IF NOT EXISTS jobs_order ON jobs (state, priority DESC, id);", ""))
     old = old[:old.index("CREATE TABLE IF NOT EXISTS settings")] + old[old.index("CREATE INDEX"):]

@@ -82,6 +82,8 @@ class EngineOptions:
                                  "'torchvision' (ImageNet, downloads once), or a .pth path")
     device: str = _opt("auto", "'auto' (cuda, then mps, then cpu), or a torch device such as cuda:1")
     mixed_precision: bool = _opt(True, "on CUDA, run VGG in bfloat16 with Gram matrices in float32")
+    autocast_cpu: bool = _opt(False, "with mixed_precision, bfloat16 on the CPU too: slower on most CPUs, "
+                                     "but it runs the GPU's precision path where there is no GPU (tests)")
 
 
 PRESETS: dict[str, TransferParams] = {

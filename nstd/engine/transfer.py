@@ -121,7 +121,8 @@ class Engine:
         self.options = options
         self.device = select_device(options.device)
         self.net = load_vgg19(options.weights).to(self.device)
-        self.autocast = self.device.type == "cuda" and options.mixed_precision
+        self.autocast = options.mixed_precision and (self.device.type == "cuda" or
+                                                     (self.device.type == "cpu" and options.autocast_cpu))
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -150,7 +151,9 @@ class Engine:
     def features(self, x: torch.Tensor, layers, pooling: str) -> dict[str, torch.Tensor]:
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if self.autocast else nullcontext()
+        # Only the network runs in bfloat16: Gram matrices, losses, the image and the optimiser's
+        # state stay float32 (losses.py casts each feature map before use).
+        ctx = torch.autocast(self.device.type, dtype=torch.bfloat16) if self.autocast else nullcontext()
         with ctx:
             return self.net(x, layers, pooling)
 

@@ -1,0 +1,91 @@
+"""Where one iteration's time goes beyond the floor (VGG-19 forward+backward alone).
+
+    python bench/iteration_cost.py [--size 256] [--iterations 20] [--rounds 3]
+
+In one run, interleaved over several rounds (a busy machine slows all of them alike), the seconds
+per iteration of, at the same size and on the same images:
+  floor      VGG-19 forward+backward to relu5_1 (bench/speed.py's floor);
+  objective  nstd's loss (content, five Gram matrices, TV) forward and backward, no optimiser;
+  + L-BFGS   that plus one L-BFGS step (history 100), as `Engine.run` takes it;
+  Engine.run the whole thing: targets once, progress callback, trace every log_every.
+Each row's ratio to the floor, and the minimum over rounds, are printed. By hand; not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
+from nstd.engine.transfer import output_dims  # noqa: E402
+from nstd.images import load_image  # noqa: E402
+from speed import SHARED, floor_seconds  # noqa: E402
+
+
+def per_iteration(step, iterations: int) -> float:
+    step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    return (time.perf_counter() - start) / iterations
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--content", type=Path, default=SHARED / "tubingen.jpg")
+    ap.add_argument("--style", type=Path, default=SHARED / "starry_night.jpg")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    engine = Engine()
+    content, style = load_image(args.content), load_image(args.style)
+    params = TransferParams(size=args.size, iterations=args.iterations, seed=0)
+    dims = output_dims(*content.size, params)
+    c = engine.to_tensor(content, dims)
+    objective = engine.objective(c, [StyleImage(style, key="bench")], dims, params)
+    x = c.detach().contiguous().requires_grad_(True)
+
+    def objective_step():
+        x.grad = None
+        objective(x)[0].backward()
+
+    optimiser = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=100)
+
+    def lbfgs_step():
+        def closure():
+            optimiser.zero_grad(set_to_none=True)
+            loss = objective(x)[0]
+            loss.backward()
+            return loss
+        optimiser.step(closure)
+
+    def run_per_iteration() -> float:
+        result = engine.run(content, [StyleImage(style, key="bench")], params, progress=lambda p: None)
+        return result.info["timings"]["seconds_per_iteration"]
+
+    rows: dict[str, list[float]] = {"floor": [], "objective": [], "+ L-BFGS": [], "Engine.run": []}
+    for _ in range(args.rounds):
+        rows["floor"].append(floor_seconds(engine, dims, args.iterations))
+        rows["objective"].append(per_iteration(objective_step, args.iterations))
+        rows["+ L-BFGS"].append(per_iteration(lbfgs_step, args.iterations))
+        rows["Engine.run"].append(run_per_iteration())
+    floor = min(rows["floor"])
+    print(f"{dims[0]}x{dims[1]}, {args.iterations} iterations x {args.rounds} rounds, {torch.get_num_threads()} "
+          f"threads, torch {torch.__version__}")
+    print(f"{'':12s} {'min s/it':>9s} {'median':>9s} {'vs floor':>9s}")
+    for name, values in rows.items():
+        print(f"{name:12s} {min(values):9.4f} {statistics.median(values):9.4f} {min(values) / floor:9.3f}")
+
+
+if __name__ == "__main__":
+    main()
