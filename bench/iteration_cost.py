@@ -6,6 +6,7 @@ In one run, interleaved over several rounds (a busy machine slows all of them al
 per iteration of, at the same size and on the same images:
   floor      VGG-19 forward+backward to relu5_1 (bench/speed.py's floor);
   objective  nstd's loss (content, five Gram matrices, TV) forward and backward, no optimiser;
+  ... autograd Gram  the same with the Gram matrix's backward left to autograd (two products, not one);
   + L-BFGS   that plus one L-BFGS step (history 100), as `Engine.run` takes it;
   Engine.run the whole thing: targets once, progress callback, trace every log_every.
 Each row's ratio to the floor, and the minimum over rounds, are printed. By hand; not a test.
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
+from nstd.engine import losses  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
 from nstd.images import load_image  # noqa: E402
 from speed import SHARED, floor_seconds  # noqa: E402
@@ -73,18 +75,32 @@ def main() -> None:
         result = engine.run(content, [StyleImage(style, key="bench")], params, progress=lambda p: None)
         return result.info["timings"]["seconds_per_iteration"]
 
-    rows: dict[str, list[float]] = {"floor": [], "objective": [], "+ L-BFGS": [], "Engine.run": []}
+    def plain_gram(features):
+        b, c, h, w = features.shape
+        flat = features.reshape(b, c, h * w).float()
+        return torch.bmm(flat, flat.transpose(1, 2)) / (h * w)
+
+    def autograd_gram_step():
+        ours, losses.gram = losses.gram, plain_gram
+        try:
+            objective_step()
+        finally:
+            losses.gram = ours
+
+    rows: dict[str, list[float]] = {"floor": [], "objective": [], "... autograd Gram": [], "+ L-BFGS": [],
+                                    "Engine.run": []}
     for _ in range(args.rounds):
         rows["floor"].append(floor_seconds(engine, dims, args.iterations))
         rows["objective"].append(per_iteration(objective_step, args.iterations))
+        rows["... autograd Gram"].append(per_iteration(autograd_gram_step, args.iterations))
         rows["+ L-BFGS"].append(per_iteration(lbfgs_step, args.iterations))
         rows["Engine.run"].append(run_per_iteration())
     floor = min(rows["floor"])
     print(f"{dims[0]}x{dims[1]}, {args.iterations} iterations x {args.rounds} rounds, {torch.get_num_threads()} "
           f"threads, torch {torch.__version__}")
-    print(f"{'':12s} {'min s/it':>9s} {'median':>9s} {'vs floor':>9s}")
+    print(f"{'':18s} {'min s/it':>9s} {'median':>9s} {'vs floor':>9s}")
     for name, values in rows.items():
-        print(f"{name:12s} {min(values):9.4f} {statistics.median(values):9.4f} {min(values) / floor:9.3f}")
+        print(f"{name:18s} {min(values):9.4f} {statistics.median(values):9.4f} {min(values) / floor:9.3f}")
 
 
 if __name__ == "__main__":
