@@ -90,3 +90,10 @@ def ping(url: str) -> Optional[str]:
         return None
     except (redis.RedisError, OSError, ValueError) as e:
         return str(e) or type(e).__name__
+
+
+def redacted(url: str) -> str:
+    """The Redis URL without its password, for logs."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return url.replace(parts.password, "***") if parts.password else url

@@ -68,7 +68,7 @@ class RemoteDispatcher:
         self.log.info("worker hosts read their own config: restart `nstd worker` there for new worker settings")
 
     def start(self, now: float, wait: bool = False) -> None:
-        self.log.info("dispatching to Redis", redis=_redacted(self.config.worker.redis_url))
+        self.log.info("dispatching to Redis", redis=shared.redacted(self.config.worker.redis_url))
 
     def shutdown(self) -> None:
         """Jobs out in Redis go on; their reports wait there for the next start."""
@@ -184,8 +184,3 @@ class RemoteDispatcher:
                 self.log.warning("job no longer in Redis: queued again", job_id=job.id, state=JobState.QUEUED.value)
                 self.recorder.on_change()
 
-
-def _redacted(url: str) -> str:
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    return url.replace(parts.password, "***") if parts.password else url

@@ -125,7 +125,7 @@ def run(config: Config) -> int:
     publish()
     threading.Thread(target=beat, name="nstd-presence", daemon=True).start()
     worker.start()
-    log.info("worker ready", id=me["id"], pid=me["pid"], device=me["device"], redis=_redacted(w.redis_url))
+    log.info("worker ready", id=me["id"], pid=me["pid"], device=me["device"], redis=shared.redacted(w.redis_url))
     stop.wait()
     log.info("worker stopping: the running job finishes first")
     worker.stop()
@@ -136,9 +136,3 @@ def run(config: Config) -> int:
     broker.close()
     return 0
 
-
-def _redacted(url: str) -> str:
-    """The Redis URL without its password, for logs."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    return url.replace(parts.password, "***") if parts.password else url

@@ -1,0 +1,23 @@
+"""The redis backend's small pure parts: the path map of a worker host, a Redis URL in the logs."""
+
+from __future__ import annotations
+
+from nstd.remote.broker import redacted
+from nstd.remote.worker_main import PathMap
+
+
+def test_a_worker_host_maps_the_daemons_paths_to_its_mounts_and_back():
+    paths = PathMap({"/srv/nstd": "/mnt/nstd", "/srv/nstd/outbox": "/data/out/"})
+    assert paths.here("/srv/nstd/inbox/a.jpg") == "/mnt/nstd/inbox/a.jpg"
+    assert paths.here("/srv/nstd/outbox/r/a__s.png") == "/data/out/r/a__s.png"    # the longest prefix wins
+    assert paths.here("/srv/nstdx/a.jpg") == "/srv/nstdx/a.jpg"                    # a prefix is a whole folder
+    assert paths.here("/elsewhere/a.jpg") == "/elsewhere/a.jpg"
+    assert paths.there("/data/out/r/a__s.png") == "/srv/nstd/outbox/r/a__s.png"
+    assert paths.there(paths.here("/srv/nstd/archive/b.png")) == "/srv/nstd/archive/b.png"
+    assert PathMap({}).here("/srv/nstd/a") == "/srv/nstd/a"
+
+
+def test_a_redis_password_never_reaches_the_logs():
+    assert redacted("redis://:s3cret@redis.lan:6379/0") == "redis://:***@redis.lan:6379/0"
+    assert redacted("redis://user:s3cret@redis.lan/0") == "redis://user:***@redis.lan/0"
+    assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
