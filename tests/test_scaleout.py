@@ -61,7 +61,8 @@ def test_a_worker_host_killed_mid_job_hands_the_job_to_the_other(tmp_path, daemo
     assert job_rows(config)[0]["attempts"] == 1            # a dead host is not the job's fault
 
 
-def test_the_daemon_killed_while_jobs_are_in_redis(tmp_path, daemons, redis_server):
+def burst(tmp_path, daemons, redis_server):
+    """One worker host, the daemon, five photos dropped: (config, worker, daemon, names)."""
     config = redis_config(tmp_path, redis_server.url, iterations=60)
     (tmp_path / "inbox").mkdir()
     names = [f"p{i}.png" for i in range(5)]
@@ -70,6 +71,11 @@ def test_the_daemon_killed_while_jobs_are_in_redis(tmp_path, daemons, redis_serv
     d = daemons(config)
     d.wait_ready()
     drop(tmp_path, names)
+    return config, w, d, names
+
+
+def test_the_daemon_killed_while_jobs_are_in_redis(tmp_path, daemons, redis_server):
+    config, w, d, names = burst(tmp_path, daemons, redis_server)
     wait_for(lambda: w.saw("job running"), 60, what="a job on the worker")
     d.proc.send_signal(signal.SIGKILL)                    # a job out in Redis, reports on their way
     d.proc.wait(30)
@@ -79,14 +85,7 @@ def test_the_daemon_killed_while_jobs_are_in_redis(tmp_path, daemons, redis_serv
 
 
 def test_redis_restarted_mid_burst_loses_nothing(tmp_path, daemons, redis_server):
-    config = redis_config(tmp_path, redis_server.url, iterations=60)
-    (tmp_path / "inbox").mkdir()
-    names = [f"p{i}.png" for i in range(5)]
-    w = daemons(config, command="worker")
-    wait_for(lambda: w.saw("worker ready"), 120, what="the worker host")
-    d = daemons(config)
-    d.wait_ready()
-    drop(tmp_path, names)
+    config, _, d, names = burst(tmp_path, daemons, redis_server)
     wait_for(lambda: d.saw("job done"), 120, what="the first job done")
     redis_server.stop()
     wait_for(lambda: d.saw("cannot reach Redis: jobs wait in the state file"), 60, what="the daemon noticing")

@@ -17,6 +17,7 @@
       if (state) state.textContent = "not updated since " + when +
         ": the daemon is stopped or cannot write here; what was running may not be";
     } else {
+      body.dataset.reloading = "scheduled";  // said on the page, so that a test can read the decision
       setTimeout(() => location.reload(), refresh * 1000);
     }
   }
