@@ -51,7 +51,7 @@ def main() -> None:
     args = ap.parse_args()
     engine = Engine()
     content, style = load_image(args.content), load_image(args.style)
-    params = TransferParams(size=args.size, iterations=args.iterations, seed=0)
+    params = TransferParams(size=args.size, iterations=args.iterations, scales=1, seed=0)
     dims = output_dims(*content.size, params)
     c = engine.to_tensor(content, dims)
     objective = engine.objective(c, [StyleImage(style, key="bench")], dims, params)

@@ -20,8 +20,9 @@ def _stylize(args) -> int:
                                  params, options, init_image=args.init_image)
     t = result.info["timings"]
     print(f"wrote {image}\nloss log {log}\n"
-          f"final loss {result.final['total']:.4g} in {t['total_seconds']:.1f} s "
-          f"({t['seconds_per_iteration'] * 1000:.0f} ms/iteration on {result.info['device']})")
+          f"final loss {result.final['total']:.4g} in {t['total_seconds']:.1f} s: {t['iterations']} iterations "
+          f"over {len(result.info['schedule'])} scale(s), {t['seconds_per_iteration'] * 1000:.0f} ms/iteration "
+          f"at the output size on {result.info['device']}")
     return 0
 
 
@@ -286,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--content", type=Path, nargs="*", help="your own photos instead of the generated ones")
     q.add_argument("--style", type=Path, help="your own style image instead of the generated one")
     q.add_argument("--size", type=int, default=192, help="longest side of the results (default: 192)")
-    q.add_argument("--iterations", type=int, default=100, help="iterations per picture (default: 100)")
+    q.add_argument("--iterations", type=int, default=50, help="iterations per scale (default: 50)")
     q.set_defaults(func=_demo)
     return parser
 

@@ -80,8 +80,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
             send(Progress(job_id, {"done": p.done, "total": p.total,
                                             "percent": round(100 * p.fraction, 1),
                                             "it_per_s": round(p.iterations_per_second, 3),
-                                            "eta_s": round((p.total - p.done) / p.iterations_per_second, 1)
-                                            if p.iterations_per_second else None,
+                                            "eta_s": round(p.eta_seconds, 1) if p.eta_seconds is not None
+                                            else None,
                                             "loss": p.losses["total"] if p.losses else None,
                                             "host": HOST}))
 

@@ -31,7 +31,8 @@ class StyleArg:
 
 
 class TerminalProgress:
-    """A tqdm bar with the loss and iterations per second on a terminal; log lines elsewhere."""
+    """A tqdm bar on a terminal, in percent of the work (the pyramid's iterations differ in cost),
+    with the loss and the scale; log lines elsewhere."""
 
     def __init__(self, label: str, every: int = 50):
         self.label = label
@@ -44,13 +45,14 @@ class TerminalProgress:
         if self.tty:
             if self.bar is None:
                 from tqdm import tqdm
-                self.bar = tqdm(total=p.total, desc=self.label, unit="it", dynamic_ncols=True)
-            self.bar.update(p.done - self.bar.n)
+                self.bar = tqdm(total=100.0, desc=self.label, unit="%", dynamic_ncols=True,
+                                bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}{postfix}]")
+            self.bar.update(100 * p.fraction - self.bar.n)
             if p.losses:
-                self.bar.set_postfix(loss=f"{p.losses['total']:.4g}", level=f"{p.level + 1}/{p.levels}")
+                self.bar.set_postfix(loss=f"{p.losses['total']:.4g}", scale=f"{p.level + 1}/{p.levels}")
         elif p.done % self.every == 0 or p.done == p.total:
-            self.log.info("progress", done=p.done, total=p.total,
-                          it_per_s=round(p.iterations_per_second, 3),
+            self.log.info("progress", done=p.done, total=p.total, percent=round(100 * p.fraction, 1),
+                          scale=f"{p.level + 1}/{p.levels}", it_per_s=round(p.iterations_per_second, 3),
                           loss=p.losses["total"] if p.losses else None)
 
     def close(self) -> None:

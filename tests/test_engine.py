@@ -85,18 +85,98 @@ def test_colour_matching_runs_and_stays_closer_to_the_content_colours(engine):
     assert np.abs(mean(matched) - target).sum() < np.abs(mean(plain) - target).sum()
 
 
-def test_multiscale_runs_coarse_to_fine(engine):
+def test_pyramid_runs_coarse_to_fine_with_more_iterations_below(engine):
     result = engine.run(make_content((64, 48)), [StyleImage(make_style())],
-                        TransferParams(size=64, iterations=4, scales=2, log_every=2))
-    assert result.info["levels"] == [[32, 24], [64, 48]]
-    assert {t["level"] for t in result.trace} == {0, 1}
+                        TransferParams(size=64, iterations=4, first_scale=32, log_every=2))
+    assert result.info["levels"] == [[32, 24], [45, 34], [64, 48]]
+    assert [s["iterations"] for s in result.info["schedule"]] == [8, 4, 4]
+    assert {t["level"] for t in result.trace} == {0, 1, 2}
     assert result.image.size == (64, 48)
+    single = engine.run(make_content((64, 48)), [StyleImage(make_style())],
+                        TransferParams(size=64, iterations=4, first_scale=32, scales=1))
+    assert single.info["levels"] == [[64, 48]]
 
 
-def test_automatic_scales_add_a_level_per_doubling_above_512():
-    from nstd.engine.transfer import level_dims
-    assert level_dims((512, 384), TransferParams(size=512)) == [(512, 384)]
-    assert level_dims((2048, 1536), TransferParams(size=2048)) == [(512, 384), (1024, 768), (2048, 1536)]
+def test_pyramid_sizes_grow_by_sqrt2_to_the_output_size():
+    from nstd.engine.pyramid import plan, scale_dims
+    assert scale_dims((512, 384), 128, 3) == [(256, 192), (362, 272), (512, 384)]
+    assert scale_dims((512, 384), 128, 0) == [(128, 96), (181, 136), (256, 192), (362, 272), (512, 384)]
+    assert scale_dims((512, 384), 128, 1) == [(512, 384)]
+    assert scale_dims((200, 100), 128, 3) == [(141, 71), (200, 100)]  # none below first_scale
+    assert scale_dims((150, 100), 128, 3) == [(150, 100)]
+    assert [s.iterations for s in plan(scale_dims((512, 384), 128, 3), 20)] == [40, 20, 20]
+
+
+def test_a_budget_is_shared_out_by_the_cost_of_each_scale():
+    from nstd.engine.pyramid import fit, iteration_weights
+    dims = [(100, 100), (141, 141), (200, 200)]
+    spp = 1e-6  # seconds per pixel-iteration: 0.04 s an iteration at the output size
+    plan = fit(dims, iteration_weights(3), 10.0, spp)
+    cost = sum(s.iterations * s.pixels * spp for s in plan)
+    assert 9.0 < cost <= 10.0
+    assert plan[0].iterations > plan[1].iterations >= plan[2].iterations
+    # Part-way through a scale, what is done counts and the rest still fits.
+    again = fit(dims[1:], iteration_weights(3)[1:], 5.0, spp, done_at_first=7)
+    assert again[0].iterations > 7
+    assert 4.5 < sum(s.iterations * s.pixels * spp for s in again) - 7 * dims[1][0] * dims[1][1] * spp <= 5.0
+    starved = fit(dims, iteration_weights(3), 0.001, spp)
+    assert [s.iterations for s in starved] == [1, 1, 1]
+
+
+def test_a_time_budget_is_planned_from_measured_costs_and_kept(engine, monkeypatch):
+    """A stand-in clock charges each iteration 200 us per pixel (0.61 s at 64x48), so plans are exact."""
+    from nstd.engine import optimisation
+    now = [0.0]
+    monkeypatch.setattr(optimisation.Optimisation, "clock", staticmethod(lambda: now[0]))
+    sizes = {0: 32 * 24, 1: 45 * 34, 2: 64 * 48}
+
+    def charge(p):  # progress is called once per iteration
+        now[0] += sizes[p.level] * 2e-4
+
+    content, styles = make_content((64, 48)), [StyleImage(make_style(), key="budget")]
+    runs = {}
+    for budget in (10.0, 20.0):
+        now[0] = 0.0
+        runs[budget] = engine.run(content, styles, TransferParams(size=64, first_scale=32, budget_seconds=budget,
+                                                                  log_every=5), progress=charge).info
+        spent = now[0]
+        assert budget - 2 * 0.62 < spent <= budget + 0.62  # the budget is used, and overrun by one step at most
+    counts = {b: [s["iterations"] for s in info["schedule"]] for b, info in runs.items()}
+    assert counts[10.0][0] == pytest.approx(2 * counts[10.0][1], abs=2)  # the first scale's share
+    assert sum(counts[20.0]) == pytest.approx(2 * sum(counts[10.0]), rel=0.1)
+
+
+def test_a_time_budget_holds_on_the_real_clock(engine):
+    info = engine.run(make_content((64, 48)), [StyleImage(make_style())],
+                      TransferParams(size=64, first_scale=32, budget_seconds=4.0)).info
+    assert [s["size"] for s in info["schedule"]] == [[32, 24], [45, 34], [64, 48]]
+    # A functional promise, not a speed claim; the slack covers a machine that got much busier
+    # after the plan was made.
+    assert info["timings"]["total_seconds"] < 4.0 + 10.0
+
+
+def test_adam_averages_its_iterates_and_scores_the_average(engine, monkeypatch):
+    from nstd.engine import optim
+    made = []
+    monkeypatch.setattr(optim, "make_optimiser",
+                        lambda x, p, real=optim.make_optimiser: made.append(real(x, p)) or made[-1])
+    result = engine.run(make_content((64, 48)), [StyleImage(make_style())],
+                        TransferParams(size=64, first_scale=45, iterations=6, optimizer="adam", log_every=3))
+    assert result.trace[-1]["averaged"] is True and result.final["total"] == result.trace[-1]["total"]
+    # The second scale's Adam carries on from the first's moment estimates, resized.
+    first_steps = result.info["schedule"][0]["iterations"]
+    state = made[-1].state[made[-1].param_groups[0]["params"][0]]
+    assert state["step"].item() == first_steps + 6
+    assert state["exp_avg_sq"].shape[-2:] == (48, 64) and state["exp_avg_sq"].min() >= 0
+
+
+def test_the_iterate_average_is_bias_corrected():
+    from nstd.engine.optim import IterateAverage
+    avg = IterateAverage(0.9)
+    avg.update(torch.full((2,), 4.0))
+    assert torch.allclose(avg.value(), torch.full((2,), 4.0))
+    avg.update(torch.full((2,), 8.0))
+    assert torch.allclose(avg.value(), torch.full((2,), (0.9 * 0.1 * 4 + 0.1 * 8) / (1 - 0.81)))
 
 
 def test_seed_preset_is_the_notebook_recipe_and_runs(engine):
@@ -162,6 +242,18 @@ def test_progress_callback_sees_every_iteration(engine):
     assert seen[-1].fraction == 1.0 and seen[1].losses is not None and seen[2].losses is None
 
 
+def test_progress_weighs_iterations_by_their_size(engine):
+    seen = []
+    engine.run(make_content((64, 48)), [StyleImage(make_style())],
+               TransferParams(size=64, first_scale=32, iterations=2, log_every=2), progress=seen.append)
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    # the smallest scale runs 4 of the 8 iterations but costs only a quarter of the work
+    first_scale_done = seen[sum(1 for p in seen if p.level == 0) - 1]
+    assert first_scale_done.done / first_scale_done.total > first_scale_done.fraction + 0.2
+    assert all(p.eta_seconds is not None and p.eta_seconds >= 0 for p in seen)
+
+
 def test_style_scale_sets_the_style_image_size(engine):
     engine._style_cache.clear()
     for scale in (1.0, 2.0):
@@ -172,7 +264,7 @@ def test_style_scale_sets_the_style_image_size(engine):
 
 
 @pytest.mark.slow  # bfloat16 on this CPU is ~3x slower than float32
-def test_the_bfloat16_path_runs_on_the_cpu_and_lands_near_float32(engine):
+def test_the_bfloat16_path_runs_on_the_cpu_and_lands_near_float32(engine, monkeypatch):
     """The GPU's mixed-precision path, exercised where there is no GPU: the network in bfloat16,
     Gram matrices, losses, the image and the optimiser's state in float32."""
     import math
@@ -184,8 +276,10 @@ def test_the_bfloat16_path_runs_on_the_cpu_and_lands_near_float32(engine):
         feats = half.features(engine.to_tensor(make_content(), (32, 24)), ("relu1_1", "relu3_1"), "max")
     assert {f.dtype for f in feats.values()} == {torch.bfloat16}
     assert gram(feats["relu3_1"]).dtype == torch.float32
+    from nstd.engine import optim
     optimisers = []
-    half._optimiser = lambda x, p: optimisers.append(Engine._optimiser(x, p)) or optimisers[-1]
+    monkeypatch.setattr(optim, "make_optimiser",
+                        lambda x, p, real=optim.make_optimiser: optimisers.append(real(x, p)) or optimisers[-1])
     params = TransferParams(size=32, iterations=30, log_every=5, seed=0)
     content, styles = make_content(), [StyleImage(make_style())]
     reference, mixed = engine.run(content, styles, params), half.run(content, styles, params)

@@ -24,7 +24,8 @@ class TransferParams:
     """What to compute for one content image. Immutable; derive variants with `replace`."""
 
     size: int = _opt(512, "longest side of the output in pixels (aspect ratio kept)")
-    iterations: int = _opt(200, "optimiser iterations at each scale (one VGG forward+backward each)")
+    iterations: int = _opt(50, "optimiser iterations at each scale (one VGG forward+backward each); "
+                                "the first of several scales runs twice as many")
     optimizer: Literal["lbfgs", "adam"] = _opt("lbfgs", "optimiser")
     learning_rate: Optional[float] = _opt(
         None, "step size in ImageNet-normalised pixel units (default: 1 for lbfgs, 0.05 for adam)")
@@ -41,8 +42,16 @@ class TransferParams:
     preserve_colors: Literal["none", "luminance", "match"] = _opt(
         "none", "keep the content's colours: luminance-only transfer, or recolour the style first")
     pooling: Literal["max", "avg"] = _opt("max", "VGG pooling")
-    scales: int = _opt(0, "coarse-to-fine levels, each twice the size of the last (0: automatic, "
-                          "one level per doubling above 512 px)")
+    scales: int = _opt(3, "coarse-to-fine scales, each sqrt(2) larger, ending at the output size "
+                          "(1: the output size alone; 0: as many as first_scale allows)")
+    first_scale: int = _opt(128, "no scale smaller than this longest side in pixels (smaller outputs "
+                                 "run at their own size alone)")
+    average: Optional[float] = _opt(
+        None, "decay of the running average of the image over each scale's iterations, which is "
+              "what the scale hands on (0: off; default: 0 for lbfgs, 0.9 for adam)")
+    budget_seconds: Optional[float] = _opt(
+        None, "finish within this many seconds of optimisation: the schedule is planned from the "
+              "measured cost of the first iterations (replaces iterations)")
     exact_size: bool = _opt(False, "resize content and style to size x size, ignoring aspect ratio")
     seed: Optional[int] = _opt(0, "random seed; the same seed gives the same CPU result")
     log_every: int = _opt(10, "record the losses every N iterations")
@@ -51,7 +60,10 @@ class TransferParams:
         checks = [
             (self.size >= 16, "size", "must be at least 16"),
             (self.iterations >= 1, "iterations", "must be at least 1"),
-            (self.scales >= 0, "scales", "must be 0 (automatic) or more"),
+            (self.scales >= 0, "scales", "must be 0 (as many as fit) or more"),
+            (self.first_scale >= 16, "first_scale", "must be at least 16"),
+            (self.average is None or 0 <= self.average < 1, "average", "must be in [0, 1)"),
+            (self.budget_seconds is None or self.budget_seconds > 0, "budget_seconds", "must be positive"),
             (self.style_scale > 0, "style_scale", "must be positive"),
             (self.log_every >= 1, "log_every", "must be at least 1"),
             (len(self.content_layers) > 0, "content_layers", "needs at least one layer"),

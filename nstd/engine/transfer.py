@@ -8,7 +8,6 @@ through a callback.
 
 from __future__ import annotations
 
-import math
 import platform
 import resource
 import sys
@@ -27,12 +26,10 @@ from PIL import Image
 from .color import keep_content_chroma, match_colors
 from .errors import DeviceError, ParameterError
 from .losses import Target, content_loss, gram, style_layer_losses, total_variation
+from .optimisation import Optimisation, Progress
 from .params import EngineOptions, TransferParams
 from .vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg19
 
-# Above this longest side, an automatic coarse-to-fine run adds a level per doubling: the first
-# level settles the layout cheaply and later ones only refine texture.
-MULTISCALE_BASE = 512
 STYLE_CACHE_SIZE = 32
 
 
@@ -43,28 +40,6 @@ class StyleImage:
     # A stable identity (e.g. path and mtime) lets the engine reuse this style's Gram targets
     # across runs; None disables caching for it.
     key: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class Progress:
-    level: int
-    levels: int
-    iteration: int
-    iterations: int
-    done: int
-    total: int
-    elapsed: float
-    losses: Optional[dict] = None  # present on the iterations the trace records
-    # The current image, computed only if asked for (a preview costs a device-to-host copy).
-    snapshot: Optional[Callable[[], Image.Image]] = field(default=None, repr=False, compare=False)
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total
-
-    @property
-    def iterations_per_second(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
 
 @dataclass
@@ -104,15 +79,6 @@ def output_dims(width: int, height: int, params: TransferParams) -> tuple[int, i
         return params.size, params.size
     scale = params.size / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def level_dims(final: tuple[int, int], params: TransferParams) -> list[tuple[int, int]]:
-    levels = params.scales or 1 + max(0, math.ceil(math.log2(max(final) / MULTISCALE_BASE)))
-    dims = []
-    for k in reversed(range(levels)):
-        f = 2 ** k
-        dims.append((max(16, round(final[0] / f)), max(16, round(final[1] / f))))
-    return dims
 
 
 class Engine:
@@ -240,61 +206,10 @@ class Engine:
         start = perf_counter()
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        generator = torch.Generator().manual_seed(params.seed if params.seed is not None
-                                                  else torch.seed())
         final_dims = output_dims(*content.size, params)
-        levels = level_dims(final_dims, params)
-        total = params.iterations * len(levels)
-        trace: list[dict] = []
-        target_seconds = 0.0
-        x: Optional[torch.Tensor] = None
-        last: dict = {}
-
-        for level, dims in enumerate(levels):
-            t0 = perf_counter()
-            c = self.to_tensor(content, dims)
-            objective = self.objective(c, styles, dims, params)
-            target_seconds += perf_counter() - t0
-            x = self._initial(level, x, c, dims, params, init_image, generator)
-
-            optimiser = self._optimiser(x, params)
-            for it in range(params.iterations):
-                record: dict = {}
-
-                def closure():
-                    optimiser.zero_grad(set_to_none=True)
-                    loss, terms, per_layer = objective(x)
-                    loss.backward()
-                    record.update(terms=terms, per_layer=per_layer, total=loss)
-                    return loss
-
-                optimiser.step(closure)
-                if params.optimizer == "adam":
-                    with torch.no_grad():  # keep pixels displayable; L-BFGS is clamped at the end
-                        x.copy_(self.normalise(self.rgb01(x).clamp(0, 1)))
-                done = level * params.iterations + it + 1
-                logged = (it + 1) % params.log_every == 0 or it == 0 or it + 1 == params.iterations
-                losses = None
-                if logged:
-                    losses = {
-                        "level": level, "step": done, "iteration": it + 1,
-                        "content": record["terms"]["content"].item(),
-                        "style": record["terms"]["style"].item(),
-                        "style_layers": {k: params.style_weight * v.item()
-                                         for k, v in record["per_layer"].items()},
-                        "tv": record["terms"]["tv"].item(),
-                        "total": record["total"].item(),
-                        "elapsed": round(perf_counter() - start, 4),
-                    }
-                    trace.append(losses)
-                    last = losses
-                    if not math.isfinite(losses["total"]):
-                        raise ParameterError("loss", f"diverged to {losses['total']} at step {done}; "
-                                                     "lower the learning rate or the style weight")
-                if progress:
-                    progress(Progress(level, len(levels), it + 1, params.iterations, done, total,
-                                      perf_counter() - start, losses, snapshot=lambda: self.to_image(x)))
-
+        run = Optimisation(self, content, styles, params, final_dims, init_image, progress)
+        x = run.run()
+        final = run.final_losses(x)
         image = self.to_image(x)
         if params.preserve_colors == "luminance":
             image = keep_content_chroma(image, content)
@@ -307,41 +222,22 @@ class Engine:
                             else platform.processor() or platform.machine()),
             "mixed_precision": self.autocast,
             "output_size": list(final_dims),
-            "levels": [list(d) for d in levels],
+            "levels": [s["size"] for s in run.ran],
+            "schedule": run.ran,
             "styles": [{"key": s.key, "weight": s.weight, "size": list(s.image.size)} for s in styles],
             "losses_are": "weighted contributions to the total",
             "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
                          "torchvision": torchvision.__version__, "pillow": PIL.__version__},
             "timings": {"load_seconds": round(self.load_seconds, 4),
-                        "targets_seconds": round(target_seconds, 4),
+                        "targets_seconds": round(run.target_seconds, 4),
                         "total_seconds": round(elapsed, 4),
-                        "seconds_per_iteration": round((elapsed - target_seconds) / total, 5)},
+                        # at the output size: the figure comparable across runs and with the floor
+                        "seconds_per_iteration": round(run.ran[-1]["seconds"] / run.ran[-1]["iterations"], 5),
+                        "iterations": run.done},
             "peak_memory_bytes": self._peak_memory(),
         }
-        final = {k: last[k] for k in ("content", "style", "style_layers", "tv", "total")}
-        return TransferResult(image=image, trace=trace, final=final, info=info)
-
-    def _initial(self, level, previous, content, dims, params, init_image, generator):
-        if level > 0:
-            # Coarse-to-fine: the last level's result, upsampled, is the next level's start.
-            x = torch.nn.functional.interpolate(previous.detach(), size=(dims[1], dims[0]),
-                                                mode="bicubic", align_corners=False)
-        elif params.init == "noise":
-            noise = torch.rand(content.shape, generator=generator).to(self.device)
-            x = self.normalise(noise)
-        elif params.init == "image":
-            x = self.to_tensor(init_image, dims)
-        else:
-            x = content.clone()
-        return x.detach().contiguous().requires_grad_(True)
-
-    @staticmethod
-    def _optimiser(x: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
-        if params.optimizer == "adam":
-            return torch.optim.Adam([x], lr=params.learning_rate or 0.05)
-        # One L-BFGS iteration per step keeps "iteration" equal to one forward+backward, as in
-        # the benchmark's floor; the curvature history persists across steps.
-        return torch.optim.LBFGS([x], lr=params.learning_rate or 1.0, max_iter=1, history_size=100)
+        final = {k: final[k] for k in ("content", "style", "style_layers", "tv", "total")}
+        return TransferResult(image=image, trace=run.trace, final=final, info=info)
 
     def _peak_memory(self) -> dict:
         if self.device.type == "cuda":

@@ -1,0 +1,270 @@
+"""Style against content, and time: nstd's default, its old recipe and the `pastiche` CLI.
+
+    python bench/quality.py [--size 512] [--pairs tubingen:starry_night boston:shipwreck]
+                            [--weights 1 5] [--out bench-out/quality]
+
+For each photo:painting pair (from ../shared/images) and each style-weight multiplier m (times
+each tool's own default style weight), in one run:
+* old:      nstd's previous default: one scale, 200 L-BFGS iterations; a snapshot at 1/3 of its
+            iterations is kept too ("old@1/3": the old recipe stopped at a third of its time);
+* new:      nstd's current default (the pyramid), as a user gets it;
+* pastiche: the `pastiche` CLI (same original VGG-19, L-BFGS) given the new default's wall time,
+            from its per-step cost measured here;
+all scored by one yardstick (VGG-19 at the output size; style image scaled to the output's longest side):
+* gram:    the relative Gram distance to the style, mean over relu1_1..relu5_1 (what the optimisers
+           minimise, up to weighting);
+* swd:     a sliced-Wasserstein distance between the VGG feature distributions of output and style
+           (relu1_1..relu4_1, 64 random directions each, relative to the style's spread): a style
+           metric no tool minimises;
+* content: the relative relu4_2 distance to the photo.
+Lower is better on every axis. It prints the table, checks the goals (new default on or below the
+old frontier in at most a third of its time; at equal time no pastiche point better on both axes),
+draws the frontiers (frontier.png) and a contact sheet (contact-<pair>.jpg) into --out.
+Run it by hand (2-core CPU: about 17 minutes per pair and weight at 512 px); not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
+from nstd.engine.losses import gram  # noqa: E402
+from nstd.images import load_image  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "images"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+SWD_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+OLD = TransferParams(iterations=200, scales=1)  # the default before the pyramid
+
+
+class Scorer:
+    """One yardstick for every tool's output."""
+
+    def __init__(self, engine: Engine, content: Image.Image, style: Image.Image, size: int):
+        self.engine = engine
+        w, h = content.size
+        self.dims = (round(w * size / max(w, h)), round(h * size / max(w, h)))
+        sw, sh = style.size
+        sdims = (round(sw * size / max(sw, sh)), round(sh * size / max(sw, sh)))
+        with torch.no_grad():
+            self.content = self._features(content, self.dims, ("relu4_2",))["relu4_2"]
+            style_feats = self._features(style, sdims, STYLE_LAYERS)
+        self.style_grams = {k: gram(v) for k, v in style_feats.items()}
+        gen = torch.Generator().manual_seed(0)
+        self.directions = {k: torch.nn.functional.normalize(torch.randn(64, style_feats[k].shape[1], generator=gen),
+                                                            dim=1) for k in SWD_LAYERS}
+        self.style_proj = {k: self._project(style_feats[k], k) for k in SWD_LAYERS}
+
+    def _features(self, image: Image.Image, dims, layers):
+        return self.engine.features(self.engine.to_tensor(image, dims), layers, "max")
+
+    def _project(self, feats: torch.Tensor, layer: str) -> torch.Tensor:
+        flat = feats[0].flatten(1).float()  # C x positions
+        return (self.directions[layer] @ flat).sort(dim=1).values
+
+    def score(self, image: Image.Image) -> dict:
+        with torch.no_grad():
+            feats = self._features(image, self.dims, STYLE_LAYERS + ("relu4_2",))
+            gram_d = np.mean([((gram(feats[k]) - g).norm() / g.norm()).item() for k, g in self.style_grams.items()])
+            swd = np.mean([self._swd(feats[k], k) for k in SWD_LAYERS])
+            content_d = ((feats["relu4_2"] - self.content).norm() / self.content.norm()).item()
+        return {"gram": float(gram_d), "swd": float(swd), "content": content_d}
+
+    def _swd(self, feats: torch.Tensor, layer: str) -> float:
+        out, ref = self._project(feats, layer), self.style_proj[layer]
+        n = min(out.shape[1], ref.shape[1])
+        q = torch.linspace(0, 1, n)
+        out_q, ref_q = torch.quantile(out, q, dim=1), torch.quantile(ref, q, dim=1)
+        return ((out_q - ref_q).pow(2).mean() / ref.var(dim=1).mean()).sqrt().item()
+
+
+def pastiche(content: Path, style: Path, size: int, steps: int, weight: float, out: Path) -> float:
+    exe = shutil.which("pastiche") or str(Path(sys.executable).parent / "pastiche")
+    cmd = [exe, "--content", str(content), "--styles", str(style), "--output", str(out), "--size", str(size),
+           "--num-steps", str(steps), "--device", "cpu", "--seed", "0", "--no-verbose",
+           "--style-weights", str(weight)]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def pastiche_step_cost(content: Path, style: Path, size: int, tmp: Path) -> tuple[float, float]:
+    """Seconds per step and fixed start-up seconds, from two runs (weights load ~10 s per process)."""
+    short, long_ = 3, 15
+    t_short = pastiche(content, style, size, short, 1.0, tmp / "short.png")
+    t_long = pastiche(content, style, size, long_, 1.0, tmp / "long.png")
+    per_step = (t_long - t_short) / (long_ - short)
+    return per_step, max(0.0, t_short - short * per_step)
+
+
+def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Path) -> list[dict]:
+    content, style = load_image(content_path), load_image(style_path)
+    scorer = Scorer(engine, content, style, args.size)
+    styles = [StyleImage(style, key=str(style_path))]
+    per_step, startup = pastiche_step_cost(content_path, style_path, args.size, tmp)
+    rows = []
+    third = OLD.iterations // 3
+    for m in args.weights:
+        snaps: dict = {}
+
+        def keep_third(p, snaps=snaps):
+            if p.done == third:
+                snaps["image"], snaps["elapsed"] = p.snapshot(), p.elapsed
+
+        old = engine.run(content, styles, OLD.replace(size=args.size, style_weight=OLD.style_weight * m,
+                                                      log_every=50), progress=keep_third)
+        new = engine.run(content, styles, TransferParams(size=args.size, style_weight=TransferParams().style_weight * m,
+                                                         log_every=50))
+        t_old, t_new = old.info["timings"]["total_seconds"], new.info["timings"]["total_seconds"]
+        steps = max(1, round(t_new / per_step))
+        out = tmp / f"pastiche-{m}.png"
+        wall = pastiche(content_path, style_path, args.size, steps, m, out)
+        for tool, image, seconds, iterations in (
+                ("old", old.image, t_old, OLD.iterations),
+                ("old@1/3", snaps["image"], snaps["elapsed"], third),
+                ("new", new.image, t_new, new.info["timings"]["iterations"]),
+                ("pastiche", Image.open(out).convert("RGB"), wall - startup, steps)):
+            rows.append({"pair": f"{content_path.stem}:{style_path.stem}", "tool": tool, "weight": m,
+                         "seconds": round(seconds, 1), "iterations": iterations, **scorer.score(image),
+                         "image": image})
+        print(f"  {content_path.stem}:{style_path.stem} x{m}: old {t_old:.0f} s, new {t_new:.0f} s "
+              f"({new.info['schedule']}), pastiche {steps} steps", flush=True)
+    return rows
+
+
+def frontier_style_at(points: list[tuple[float, float]], content: float) -> float | None:
+    """The style distance of a frontier (its points joined in order of content distance) at `content`."""
+    pts = sorted(points)
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    if not xs[0] <= content <= xs[-1]:
+        return None
+    return float(np.interp(content, xs, ys))
+
+
+def goals(rows: list[dict], axis: str) -> list[str]:
+    lines = []
+    for pair in sorted({r["pair"] for r in rows}):
+        get = lambda tool, pair=pair: [r for r in rows if r["pair"] == pair and r["tool"] == tool]
+        old, new, peer = get("old"), get("new"), get("pastiche")
+        ratio = np.mean([n["seconds"] / o["seconds"] for n, o in zip(new, old)])
+        old_front = [(r["content"], r[axis]) for r in old]
+        gaps = []
+        for r in new:
+            at = frontier_style_at(old_front, r["content"])
+            gaps.append("outside" if at is None else f"{100 * (r[axis] / at - 1):+.1f}%")
+        dominated = sum(any(o["content"] < r["content"] and o[axis] < r[axis] for o in old) for r in new)
+        beaten = sum(any(p["content"] < r["content"] and p[axis] < r[axis] for r in new) for p in peer)
+        peer_below = 0
+        for p in peer:
+            at = frontier_style_at([(r["content"], r[axis]) for r in new], p["content"])
+            peer_below += at is not None and p[axis] < at
+        lines.append(f"  {pair} [{axis}]: new/old time {ratio:.2f}; new vs old frontier at equal content "
+                     f"{', '.join(gaps)}; new points dominated by an old one {dominated}/{len(new)}; "
+                     f"pastiche points better on both axes than a new one {beaten}/{len(peer)}, "
+                     f"below the new frontier {peer_below}/{len(peer)}")
+    return lines
+
+
+def draw_frontiers(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pairs = sorted({r["pair"] for r in rows})
+    fig, axes = plt.subplots(2, len(pairs), figsize=(5 * len(pairs), 8.5), squeeze=False)
+    style_of = {"old": "o-", "old@1/3": "o:", "new": "s-", "pastiche": "^--"}
+    for col, pair in enumerate(pairs):
+        for row, axis in enumerate(("gram", "swd")):
+            ax = axes[row][col]
+            for tool, fmt in style_of.items():
+                pts = sorted((r["content"], r[axis], r["seconds"]) for r in rows
+                             if r["pair"] == pair and r["tool"] == tool)
+                if pts:
+                    secs = np.mean([p[2] for p in pts])
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], fmt, label=f"{tool} ({secs:.0f} s)")
+            ax.set_xlabel("content distance (relu4_2, relative)")
+            ax.set_ylabel({"gram": "Gram distance to style (relative)", "swd": "sliced Wasserstein to style"}[axis])
+            ax.set_title(pair)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.suptitle("lower left is better; each point one style weight")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def contact_sheet(rows: list[dict], pair: str, content: Image.Image, style: Image.Image, path: Path) -> None:
+    tools = ["old", "old@1/3", "new", "pastiche"]
+    weights = sorted({r["weight"] for r in rows if r["pair"] == pair})
+    cell = 320
+    sheet = Image.new("RGB", (cell * (len(weights) + 1), (cell * 3 // 4 + 20) * len(tools)), "white")
+    draw = ImageDraw.Draw(sheet)
+    height = cell * 3 // 4 + 20
+    for i, ref in enumerate((content, style)):
+        sheet.paste(_fit(ref, cell, cell * 3 // 4), (0, i * height + 20))
+    for ti, tool in enumerate(tools):
+        for wi, m in enumerate(weights):
+            r = next(r for r in rows if r["pair"] == pair and r["tool"] == tool and r["weight"] == m)
+            sheet.paste(_fit(r["image"], cell, cell * 3 // 4), (cell * (wi + 1), ti * height + 20))
+            draw.text((cell * (wi + 1) + 4, ti * height + 4),
+                      f"{tool} x{m}: {r['seconds']:.0f} s, gram {r['gram']:.2f}, content {r['content']:.2f}",
+                      fill="black")
+    sheet.save(path, quality=90)
+
+
+def _fit(image: Image.Image, w: int, h: int) -> Image.Image:
+    copy = image.copy()
+    copy.thumbnail((w, h))
+    return copy
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--pairs", nargs="+", default=["tubingen:starry_night", "boston:shipwreck"])
+    ap.add_argument("--weights", nargs="+", type=float, default=[1.0, 5.0],
+                    help="multipliers of each tool's default style weight")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "quality")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    engine = Engine()
+    print(f"size {args.size}; device {engine.device}; torch threads {torch.get_num_threads()}; "
+          f"new default {TransferParams().iterations} iterations at the output size, pyramid from "
+          f"{TransferParams().first_scale} px", flush=True)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for pair in args.pairs:
+            c, s = pair.split(":")
+            found = [next(SHARED.glob(f"{name}.*")) for name in (c, s)]
+            pair_rows = run_pair(engine, found[0], found[1], args, Path(tmp))
+            rows += pair_rows
+            contact_sheet(rows, f"{c}:{s}", load_image(found[0]), load_image(found[1]),
+                          args.out / f"contact-{c}-{s}.jpg")
+    print(f"\n{'pair':28} {'tool':9} {'weight':>6} {'seconds':>8} {'iters':>6} {'gram':>7} {'swd':>7} {'content':>8}")
+    for r in rows:
+        print(f"{r['pair']:28} {r['tool']:9} {r['weight']:6g} {r['seconds']:8.1f} {r['iterations']:6d} "
+              f"{r['gram']:7.3f} {r['swd']:7.3f} {r['content']:8.3f}")
+    print("\ngoals (gaps: the new default's style distance against the old frontier's at the same content "
+          "distance; negative is better)")
+    for axis in ("gram", "swd"):
+        print("\n".join(goals(rows, axis)))
+    draw_frontiers(rows, args.out / "frontier.png")
+    (args.out / "rows.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "image"} for r in rows],
+                                                   indent=1))
+    print(f"\nwrote {args.out}/frontier.png, contact sheets and rows.json")
+
+
+if __name__ == "__main__":
+    main()
