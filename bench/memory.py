@@ -11,6 +11,7 @@ the iterations at the output size; the table prints that share too. Run it by ha
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -63,7 +64,6 @@ def main() -> None:
             if args.iterations:
                 cmd += ["--iterations", str(args.iterations)]
             seconds, peak = measured(cmd)
-            import json
             info = json.loads(out.with_suffix(".json").read_text())
             last = info["schedule"][-1]
             lbfgs = 2 * min(100, last["iterations"]) * 3 * w * h * 4 / 2 ** 30

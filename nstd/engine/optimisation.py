@@ -34,11 +34,7 @@ class Progress:
     # The current image, computed only if asked for (a preview costs a device-to-host copy).
     snapshot: Optional[Callable[[], object]] = field(default=None, repr=False, compare=False)
     # Share of the planned work done: iterations weighted by their size, as the scales differ.
-    work: Optional[float] = None
-
-    @property
-    def fraction(self) -> float:
-        return self.work if self.work is not None else self.done / self.total
+    fraction: float = 0.0
 
     @property
     def iterations_per_second(self) -> float:
@@ -178,7 +174,7 @@ class Optimisation:
             work_done = sum(s.iterations * s.pixels for s in self.schedule[:level]) + it * self.schedule[level].pixels
             self.progress(Progress(level, len(self.schedule), it, planned, self.done, total,
                                    self.clock() - self.start, losses,
-                                   snapshot=lambda: self.engine.to_image(current()), work=work_done / work))
+                                   snapshot=lambda: self.engine.to_image(current()), fraction=work_done / work))
 
     def _losses(self, record: dict, level: int, it: int) -> dict:
         terms = record["terms"]

@@ -63,9 +63,9 @@ def fit(dims: Sequence[tuple[int, int]], weights: Sequence[float], seconds: floa
     `iteration_weights`; the first may be `done_at_first` iterations in) that spend `seconds`,
     each iteration costing `seconds_per_pixel` per pixel.
 
-    The cost per pixel is measured at the latest scale; it falls with size on the CPU (fixed
-    overheads spread wider) and more so on a GPU, so extrapolating it upwards errs on the side of
-    finishing early.
+    The cost per pixel is measured at the latest scale and taken to hold for the larger ones:
+    about true on this project's CPU (13.7 and 13.0 us per pixel at 128 and 256 px), pessimistic
+    on a GPU, whose small scales are overhead-bound. The last scale also stops on the clock.
     """
     costs = [d[0] * d[1] * seconds_per_pixel for d in dims]
     total = sum(w * c for w, c in zip(weights, costs))

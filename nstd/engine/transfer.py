@@ -222,7 +222,6 @@ class Engine:
                             else platform.processor() or platform.machine()),
             "mixed_precision": self.autocast,
             "output_size": list(final_dims),
-            "levels": [s["size"] for s in run.ran],
             "schedule": run.ran,
             "styles": [{"key": s.key, "weight": s.weight, "size": list(s.image.size)} for s in styles],
             "losses_are": "weighted contributions to the total",
