@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nstd.gallery import write_gallery  # noqa: E402
+from nstd.review.gallery import write_gallery  # noqa: E402
 from nstd.daemon import AUDIT_SECONDS  # noqa: E402
-from nstd.results import missing_results  # noqa: E402
+from nstd.outbox.results import missing_results  # noqa: E402
 from nstd.store import Store  # noqa: E402
 
 

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
 from nstd.engine import losses  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
-from nstd.images import load_image  # noqa: E402
+from nstd.core.images import load_image  # noqa: E402
 from speed import SHARED, floor_seconds  # noqa: E402
 
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
 from nstd.engine.losses import gram  # noqa: E402
-from nstd.images import load_image  # noqa: E402
+from nstd.core.images import load_image  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "images"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from nstd.engine import Engine, EngineOptions, StyleImage, TransferParams  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
-from nstd.images import load_image  # noqa: E402
+from nstd.core.images import load_image  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "images"
 

@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, logs
-from .engine.errors import DeviceError, EngineError, WeightsError
-from .errors import ConfigError, NstdError, WorkerStartError
-from .paramflags import add_param_flags, params_from_args
+from nstd import __version__
+from nstd.core import logs
+from nstd.core.errors import ConfigError, NstdError, WorkerStartError
+from nstd.core.paramflags import add_param_flags, params_from_args
+from nstd.engine.errors import DeviceError, EngineError, WeightsError
 
 
 def _stylize(args) -> int:
-    from .stylize import StyleArg, stylize
+    from nstd.stylize import StyleArg, stylize
 
     params, options = params_from_args(args)
     image, log, result = stylize(args.content, [StyleArg.parse(s) for s in args.style], args.output,
@@ -27,9 +28,9 @@ def _stylize(args) -> int:
 
 
 def _check(args) -> int:
-    from .config import load_config
-    from .rules import rule_warnings
-    from .walker import FILE, walk
+    from nstd.config import load_config
+    from nstd.intake.rules import rule_warnings
+    from nstd.intake.walker import FILE, walk
 
     config = load_config(args.config)
     files = [e.rel for e in walk(config.inbox) if e.kind == FILE] if config.inbox.is_dir() else []
@@ -42,7 +43,7 @@ def _check(args) -> int:
         if bad:
             raise ConfigError(str(config.path), bad)
     if config.worker.backend == "redis":
-        from .remote.broker import ping
+        from nstd.work.remote.broker import ping
         trouble = ping(config.worker.redis_url)
         if trouble:
             print(f"warning: worker.redis_url: Redis does not answer ({trouble}); the daemon will take inputs "
@@ -55,14 +56,14 @@ def _check(args) -> int:
 
 
 def _run(args) -> int:
-    from .daemon import Daemon
+    from nstd.daemon import Daemon
 
     return Daemon(args.config, until_idle=args.until_idle, log_json=args.log_json).run()
 
 
 def _status(args) -> int:
-    from .config import load_config
-    from .status import report, report_json
+    from nstd.config import load_config
+    from nstd.review.status import report, report_json
 
     config = load_config(args.config)
     print(report_json(config) if args.json else report(config))
@@ -70,8 +71,8 @@ def _status(args) -> int:
 
 
 def _with_store(args, act) -> int:
-    from .config import load_config
-    from .store import Store
+    from nstd.config import load_config
+    from nstd.store import Store
 
     store = Store(load_config(args.config).state, readonly=True)
     try:
@@ -96,9 +97,9 @@ def _resume(args) -> int:
 
 
 def _rerun(args) -> int:
-    from .config import load_config
-    from .rerun import parse_settings, rerun
-    from .store import Store
+    from nstd.config import load_config
+    from nstd.review.rerun import parse_settings, rerun
+    from nstd.store import Store
 
     config = load_config(args.config)
     settings = parse_settings(args.set or [])
@@ -126,9 +127,9 @@ def _priority(args) -> int:
 
 
 def _retry(args) -> int:
-    from .config import load_config
-    from .rerun import retry
-    from .store import Store
+    from nstd.config import load_config
+    from nstd.review.rerun import retry
+    from nstd.store import Store
 
     config = load_config(args.config)
     store = Store(config.state, readonly=True)
@@ -144,8 +145,8 @@ def _retry(args) -> int:
 
 
 def _delete(args) -> int:
-    from .config import load_config
-    from .results import delete_result
+    from nstd.config import load_config
+    from nstd.outbox.results import delete_result
 
     config = load_config(args.config)
 
@@ -158,9 +159,9 @@ def _delete(args) -> int:
 
 
 def _gallery(args) -> int:
-    from .config import load_config
-    from .gallery import write_gallery
-    from .store import Store
+    from nstd.config import load_config
+    from nstd.review.gallery import write_gallery
+    from nstd.store import Store
 
     config = load_config(args.config)
     store = Store(config.state, readonly=True)
@@ -173,8 +174,8 @@ def _gallery(args) -> int:
 
 
 def _worker(args) -> int:
-    from .config import load_config
-    from .remote.worker_main import run
+    from nstd.config import load_config
+    from nstd.work.remote.worker_main import run
 
     config = load_config(args.config)
     if config.worker.backend != "redis":
@@ -183,8 +184,8 @@ def _worker(args) -> int:
 
 
 def _web(args) -> int:
-    from .config import load_config
-    from .web.app import serve
+    from nstd.config import load_config
+    from nstd.review.web.app import serve
 
     config = load_config(args.config)
     print(f"nstd web on http://{config.web.listen}/ ("
@@ -197,7 +198,7 @@ def _web(args) -> int:
 def _web_password(args) -> int:
     import getpass
 
-    from .web.auth import hash_password
+    from nstd.review.web.auth import hash_password
 
     password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("password: ")
     if sys.stdin.isatty() and getpass.getpass("again: ") != password:
@@ -212,8 +213,8 @@ def _web_password(args) -> int:
 
 
 def _demo(args) -> int:
-    from .daemon import Daemon
-    from .demo import make_workspace
+    from nstd.daemon import Daemon
+    from nstd.demo import make_workspace
 
     root = args.workspace.resolve()
     config = make_workspace(root, args.content or [], args.style, args.size, args.iterations)

@@ -22,25 +22,26 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from . import __version__, logs
-from .backoff import Backoff
-from .config import Config, load_config
-from .errors import ConfigError, StateError, WorkerStartError
-from .filing import Filing
-from .gallery import REFRESH_SECONDS, write_gallery
-from .health import Health
-from .intake import Intake
-from .metrics import REFRESH_SECONDS as REFRESH_METRICS_SECONDS
-from .metrics import Metrics
-from .notify import Notifications
-from .outbox import remove_stale_temps
-from .results import audit
-from .rules import rule_warnings
-from .schedule import DispatchGate
-from .store import Store, StoreUnavailable
-from .supervisor import WorkerSupervisor
-from .systemd import Notifier
-from .worker import WorkerProcess
+from nstd import __version__
+from nstd.config import Config, load_config
+from nstd.core import logs
+from nstd.core.backoff import Backoff
+from nstd.core.errors import ConfigError, StateError, WorkerStartError
+from nstd.intake.intake import Intake
+from nstd.intake.rules import rule_warnings
+from nstd.ops.health import Health
+from nstd.ops.metrics import REFRESH_SECONDS as REFRESH_METRICS_SECONDS
+from nstd.ops.metrics import Metrics
+from nstd.ops.notify import Notifications
+from nstd.ops.schedule import DispatchGate
+from nstd.ops.systemd import Notifier
+from nstd.outbox.files import remove_stale_temps
+from nstd.outbox.filing import Filing
+from nstd.outbox.results import audit
+from nstd.review.gallery import REFRESH_SECONDS, write_gallery
+from nstd.store import Store, StoreUnavailable
+from nstd.work.supervisor import WorkerSupervisor
+from nstd.work.worker import WorkerProcess
 
 AUDIT_SECONDS = 5.0  # a stat per result: 10k results cost ~30 ms
 
@@ -71,7 +72,7 @@ class Daemon:
                                            host=socket.gethostname())
         self.intake = Intake(self.config, self.store, self.log, on_refused=self._refused, metrics=self.metrics)
         if self.config.worker.backend == "redis":
-            from .remote.dispatcher import RemoteDispatcher
+            from nstd.work.remote.dispatcher import RemoteDispatcher
             self.supervisor = RemoteDispatcher(self.config, self.store, self.log, on_change=self._gallery_now,
                                                on_progress=self._gallery_soon, metrics=self.metrics,
                                                notifications=self.notifications)

@@ -10,8 +10,8 @@ from typing import Optional
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from .images import load_image
-from .outbox import safe_component
+from nstd.core.images import load_image
+from nstd.outbox.files import safe_component
 
 DEMO_CONFIG = """\
 # Written by `nstd demo`. Relative paths are resolved against this file's folder.

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from . import logs
-from .engine import Engine, EngineOptions, Progress, StyleImage, TransferParams, TransferResult
-from .images import load_image, output_format
-from .outbox import loss_log, write_result
+from nstd.core import logs
+from nstd.core.images import load_image, output_format
+from nstd.engine import Engine, EngineOptions, Progress, StyleImage, TransferParams, TransferResult
+from nstd.outbox.files import loss_log, write_result
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from conftest import ROOT, pid_alive, png, wait_for, write_config
-from nstd.outbox import safe_component
+from nstd.outbox.files import safe_component
 
 # Hostile entries dropped beside the photos (hostile=True): how each must end.
 NOT_UTF8 = os.fsdecode(b"caf\xe9.png")

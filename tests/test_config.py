@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_style
 from nstd.config import load_config
-from nstd.errors import ConfigError
+from nstd.core.errors import ConfigError
 
 MINIMAL = """\
 inbox: ./inbox

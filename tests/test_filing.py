@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import png
-from nstd.filing import MAX_TRIES, Filing
-from nstd.jobs import JobState
+from nstd.outbox.filing import MAX_TRIES, Filing
+from nstd.core.jobs import JobState
 from nstd.store import Store
 
 
@@ -72,7 +72,7 @@ def test_one_input_that_cannot_be_filed_waits_alone_then_ends_in_failed(setup):
 def test_an_input_that_cannot_be_moved_anywhere_is_marked_stuck_and_left(setup, monkeypatch):
     s = setup
     path = painted(s, "a.png", 3)
-    import nstd.filing as filing
+    import nstd.outbox.filing as filing
 
     def refuse(*_a, **_k):
         raise PermissionError(1, "Operation not permitted")

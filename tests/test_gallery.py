@@ -93,7 +93,7 @@ def test_gallery_command_rewrites_it(processed):
 
 
 def test_many_results_are_paginated(tmp_path):
-    from nstd.gallery import PAGE_SIZE, write_gallery
+    from nstd.review.gallery import PAGE_SIZE, write_gallery
     from nstd.store import Store
     store = Store(tmp_path / "s.sqlite")
     outbox = tmp_path / "outbox"
@@ -194,7 +194,7 @@ def test_the_viewer_opens_zooms_compares_and_steps(processed, browser):
 @needs_chromium
 def test_a_page_no_longer_rewritten_says_so_and_stops_refreshing(tmp_path, browser):
     """A daemon killed with -9 cannot say "stopped": the page notices its own age instead."""
-    from nstd.gallery import write_gallery
+    from nstd.review.gallery import write_gallery
     from nstd.store import Store
     store = Store(tmp_path / "s.sqlite")
     store.add_input("slow.png", "/in/slow.png", "h", 1, [("k", "r", "s", {"images": [], "params": {},

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, make_content, make_style, wait_for, write_config
-from nstd.outbox import confined, output_path, safe_component
+from nstd.outbox.files import confined, output_path, safe_component
 
 pytestmark = pytest.mark.slow
 

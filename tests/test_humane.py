@@ -1,4 +1,4 @@
-from nstd.humane import duration
+from nstd.core.humane import duration
 
 
 def test_durations_read_the_same_everywhere():

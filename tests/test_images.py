@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import make_content
-from nstd.errors import InputError
-from nstd.images import load_image
+from nstd.core.errors import InputError
+from nstd.core.images import load_image
 
 
 def png_bytes(img: Image.Image, **kw) -> bytes:
@@ -129,7 +129,7 @@ def test_exif_rotation_is_applied(tmp_path):
 def test_a_named_pipe_or_a_symlink_is_refused_without_blocking(tmp_path):
     import os
     import threading
-    from nstd.fileids import file_sha256
+    from nstd.core.fileids import file_sha256
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)
     link = tmp_path / "link.png"

@@ -6,7 +6,7 @@ import hashlib
 import os
 
 from conftest import png, wait_for
-from nstd.inspector import Inspector
+from nstd.intake.inspector import Inspector
 
 
 def test_inspections_of_good_bad_special_and_huge_files(tmp_path):

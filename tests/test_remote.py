@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from nstd.remote.broker import redacted
-from nstd.remote.worker_main import PathMap
+from nstd.work.remote.broker import redacted
+from nstd.work.remote.worker_main import PathMap
 
 
 def test_a_worker_host_maps_the_daemons_paths_to_its_mounts_and_back():

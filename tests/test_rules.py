@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_style
 from nstd.config import load_config
-from nstd.rules import is_transient, targets
+from nstd.intake.rules import is_transient, targets
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ rules:
   - {match: "**/*", style: a}
   - {match: "late/*", style: a}
 """)
-    from nstd.rules import rule_warnings
+    from nstd.intake.rules import rule_warnings
     config = load_config(tmp_path / "c.yaml")
     assert rule_warnings(config, ["x.jpg"]) == [
         "rules.0: matches none of the 1 files now in the inbox (portraits/*)",

@@ -142,7 +142,7 @@ def test_a_job_recorded_as_sent_but_not_in_redis_is_sent_again(tmp_path, daemons
     """The daemon killed between claiming a job and sending it, or Redis restarted without its data:
     the state file says running, Redis holds nothing. The reconcile queues it again."""
     from nstd.config import load_config
-    from nstd.jobs import job_key
+    from nstd.core.jobs import job_key
     from nstd.store import Store
     import hashlib
 

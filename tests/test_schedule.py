@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from nstd.schedule import ActiveHours, DispatchGate
+from nstd.config import ActiveHours
+from nstd.ops.schedule import DispatchGate
 
 
 @pytest.mark.parametrize("span, inside, outside", [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from nstd.inbox import SettleTracker
+from nstd.intake.inbox import SettleTracker
 
 
 class FakeFiles:

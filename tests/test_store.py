@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from nstd.errors import StateError
-from nstd.jobs import JobState
+from nstd.core.errors import StateError
+from nstd.core.jobs import JobState
 from nstd.store import Store
 
 
@@ -200,7 +200,7 @@ def test_a_state_file_of_the_previous_release_is_readable_before_the_daemon_migr
     """`nstd status` and `nstd web` open the state file without migrating it (only the daemon does)."""
     import sqlite3
 
-    from nstd.jobs import JobState
+    from nstd.core.jobs import JobState
     from nstd.store import Store
     path = tmp_path / "state.sqlite"
     store = Store(path)

@@ -16,11 +16,11 @@ import pytest
 
 from conftest import png, wait_for, write_config
 from nstd.config import load_config
-from nstd.errors import WorkerStartError
-from nstd.jobs import job_key
-from nstd.protocol import BootError, Done, Failed, Pong, Progress, Ready
+from nstd.core.errors import WorkerStartError
+from nstd.core.jobs import job_key
+from nstd.work.protocol import BootError, Done, Failed, Pong, Progress, Ready
 from nstd.store import Store
-from nstd.supervisor import WorkerSupervisor
+from nstd.work.supervisor import WorkerSupervisor
 
 
 class StandInWorker:

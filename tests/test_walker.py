@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from conftest import png
-from nstd.walker import FILE, LINK, SPECIAL, confine, walk
+from nstd.intake.walker import FILE, LINK, SPECIAL, confine, walk
 
 
 def test_the_walk_reports_files_links_and_pipes_and_never_enters_a_link(tmp_path):

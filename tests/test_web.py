@@ -45,9 +45,9 @@ class Site:
 
     def __init__(self, folder: Path, password: bool = True):
         from nstd.config import load_config
-        from nstd.jobs import job_key
+        from nstd.core.jobs import job_key
         from nstd.store import Store
-        from nstd.web.auth import hash_password
+        from nstd.review.web.auth import hash_password
 
         self.folder = folder
         self.port = free_port()
@@ -255,7 +255,7 @@ def test_events_push_progress_and_changes(site):
 
 
 def test_password_hashes(tmp_path):
-    from nstd.web.auth import check_hash_format, hash_password, verify_password
+    from nstd.review.web.auth import check_hash_format, hash_password, verify_password
 
     stored = hash_password("s3cret")
     assert stored != hash_password("s3cret") and "s3cret" not in stored    # salted, never the password

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, needs_chromium]
 
 @pytest.fixture
 def web(tmp_path, daemon_with):
-    from nstd.web.auth import hash_password
+    from nstd.review.web.auth import hash_password
     port = free_port()
     config, d = daemon_with({"one.png": png(1), "two.png": png(2)},
                             extra=f"web:\n  listen: 127.0.0.1:{port}\n  password_hash: \"{hash_password(PASSWORD)}\"\n")

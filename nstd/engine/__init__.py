@@ -18,8 +18,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from .errors import DeviceError, EngineError, ParameterError, WeightsError
 from .params import PRESETS, EngineOptions, TransferParams, params_from
 
-_LAZY = {"Engine": ".transfer", "Progress": ".transfer", "StyleImage": ".transfer",
-         "TransferResult": ".transfer", "select_device": ".transfer", "load_vgg19": ".vgg"}
+_LAZY = {"Engine": ".transfer", "Progress": ".records", "StyleImage": ".records",
+         "TransferResult": ".records", "select_device": ".transfer", "load_vgg19": ".vgg"}
 
 
 def __getattr__(name: str):

@@ -4,46 +4,30 @@ the trace, progress reports and, under a time budget, re-planning from measured 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import Callable, Optional, Protocol, Sequence
 
 import torch
 
 from . import optim, pyramid
 from .errors import ParameterError
 from .params import TransferParams
-
-if TYPE_CHECKING:
-    from .transfer import Engine, StyleImage
+from .records import Progress, StyleImage
 
 # Iterations timed at each scale before a budgeted run re-plans (the first is a warm-up).
 TIMED_ITERATIONS = 3
 
 
-@dataclass(frozen=True)
-class Progress:
-    level: int
-    levels: int
-    iteration: int
-    iterations: int
-    done: int
-    total: int
-    elapsed: float
-    losses: Optional[dict] = None  # present on the iterations the trace records
-    # The current image, computed only if asked for (a preview costs a device-to-host copy).
-    snapshot: Optional[Callable[[], object]] = field(default=None, repr=False, compare=False)
-    # Share of the planned work done: iterations weighted by their size, as the scales differ.
-    fraction: float = 0.0
+class Canvas(Protocol):
+    """What a run needs of the engine: images to tensors and back, and the objective to minimise."""
+    device: torch.device
 
-    @property
-    def iterations_per_second(self) -> float:
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
-
-    @property
-    def eta_seconds(self) -> Optional[float]:
-        f = self.fraction
-        return self.elapsed * (1 - f) / f if f > 0 else None
+    def to_tensor(self, image, dims: tuple[int, int]) -> torch.Tensor: ...
+    def normalise(self, rgb01: torch.Tensor) -> torch.Tensor: ...
+    def rgb01(self, normalised: torch.Tensor) -> torch.Tensor: ...
+    def to_image(self, normalised: torch.Tensor): ...
+    def objective(self, content: torch.Tensor, styles: Sequence[StyleImage], dims: tuple[int, int],
+                  params: TransferParams): ...
 
 
 class Optimisation:
@@ -51,7 +35,7 @@ class Optimisation:
 
     clock = staticmethod(perf_counter)  # a test's stand-in clock makes budget plans exact
 
-    def __init__(self, engine: "Engine", content, styles: Sequence["StyleImage"], params: TransferParams,
+    def __init__(self, engine: Canvas, content, styles: Sequence[StyleImage], params: TransferParams,
                  final_dims: tuple[int, int], init_image=None, progress=None):
         self.engine, self.content, self.styles, self.params = engine, content, styles, params
         self.init_image, self.progress = init_image, progress

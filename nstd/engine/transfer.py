@@ -13,7 +13,6 @@ import resource
 import sys
 from collections import OrderedDict
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Callable, Optional, Sequence
 
@@ -26,31 +25,12 @@ from PIL import Image
 from .color import keep_content_chroma, match_colors
 from .errors import DeviceError, ParameterError
 from .losses import Target, content_loss, gram, style_layer_losses, total_variation
-from .optimisation import Optimisation, Progress
+from .optimisation import Optimisation
 from .params import EngineOptions, TransferParams
+from .records import ProgressCallback, StyleImage, TransferResult
 from .vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg19
 
 STYLE_CACHE_SIZE = 32
-
-
-@dataclass(frozen=True)
-class StyleImage:
-    image: Image.Image
-    weight: float = 1.0
-    # A stable identity (e.g. path and mtime) lets the engine reuse this style's Gram targets
-    # across runs; None disables caching for it.
-    key: Optional[str] = None
-
-
-@dataclass
-class TransferResult:
-    image: Image.Image
-    trace: list[dict]
-    final: dict
-    info: dict = field(default_factory=dict)
-
-
-ProgressCallback = Callable[[Progress], None]
 
 
 def select_device(name: str = "auto") -> torch.device:

@@ -1,0 +1,57 @@
+"""Reading the YAML file and turning pydantic's errors into `key.path: problem` lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+import yaml
+
+from nstd.core.errors import ConfigError
+
+from .resolve import Config, resolve
+from .schema import ConfigModel
+
+_UNION_TAGS = {"str", "list[str]", "StyleModel", "StyleImageModel", "Params"}
+
+
+def _key(loc: tuple) -> str:
+    # pydantic names the union branch it tried inside the location; people want the key alone.
+    return ".".join(str(p) for p in loc if p not in _UNION_TAGS)
+
+
+def problem_lines(errors: list[dict]) -> list[str]:
+    keyed = [(_key(err["loc"]) or "(top)", _message(err)) for err in errors]
+    keys = {k for k, _ in keyed}
+    # Of a union's branches, report the one that got furthest: drop a key another one extends.
+    return list(dict.fromkeys(f"{k}: {m}" for k, m in keyed
+                              if not any(o.startswith(k + ".") for o in keys)))
+
+
+def _message(err: dict) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return f"{err['msg']} (got {err['input']!r})" if not isinstance(err["input"], dict) else err["msg"]
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path).expanduser().resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), [f"cannot read: {e}"]) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(path), [f"{where}not valid YAML ({getattr(e, 'problem', None) or e})"]) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), ["top level must be a mapping of keys such as inbox, outbox, styles, rules"])
+    try:
+        model = ConfigModel.model_validate(raw)
+    except pydantic.ValidationError as e:
+        raise ConfigError(str(path), problem_lines(e.errors())) from None
+    return resolve(model, path)

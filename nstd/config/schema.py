@@ -1,0 +1,162 @@
+"""The config file's shape: pydantic models with every key, type, bound and description.
+
+pydantic does the type checking and gives key paths; `resolve` adds what a schema cannot say.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from nstd.core.jobs import param_fields
+from nstd.core.passwords import check_hash_format
+from nstd.engine import EngineOptions, TransferParams
+from nstd.engine.params import PRESETS
+
+from .hours import ActiveHours
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _params_model() -> type[BaseModel]:
+    """All TransferParams fields, each optional, plus `preset`: the shape of every `params:` key."""
+    fields: dict = {"preset": (Optional[Literal[tuple(PRESETS)]], None)}
+    for f in param_fields((TransferParams,)):
+        fields[f.name] = (Optional[f.type], Field(None, description=f.help))
+    return pydantic.create_model("Params", __base__=_Strict, **fields)
+
+
+def _engine_model() -> type[BaseModel]:
+    fields = {f.name: (f.type, Field(f.default, description=f.help))
+              for f in param_fields((EngineOptions,))}
+    return pydantic.create_model("EngineSettings", __base__=_Strict, **fields)
+
+
+ParamsModel = _params_model()
+EngineModel = _engine_model()
+
+
+class StyleImageModel(_Strict):
+    path: str
+    weight: float = Field(1.0, gt=0)
+
+
+class StyleModel(_Strict):
+    images: list[Union[str, StyleImageModel]] = Field(min_length=1)
+    params: ParamsModel = ParamsModel()
+
+
+class RuleModel(_Strict):
+    match: Union[str, list[str]]
+    style: Union[str, list[str]]
+    name: Optional[str] = None
+    params: ParamsModel = ParamsModel()
+    output: Literal["png", "jpg"] = "png"
+    priority: int = Field(0, description="higher runs first; first come, first served within a priority")
+
+
+class WatchModel(_Strict):
+    mode: Literal["native", "polling"] = "native"
+    settle_seconds: float = Field(2.0, ge=0)
+    poll_seconds: float = Field(1.0, gt=0)
+    rescan_minutes: float = Field(10.0, gt=0)
+    decode_retries: int = Field(3, ge=0)
+    max_file_mb: float = Field(1000, gt=0, description="larger files are refused before they are read")
+
+
+class WorkerModel(EngineModel):
+    max_attempts: int = Field(3, ge=1)
+    grace_seconds: float = Field(30.0, ge=0)
+    max_pixels: int = Field(50_000_000, gt=0)
+    preview_every: int = Field(20, ge=0, description="write a preview of a running job every N iterations "
+                               "(the gallery and the web app show it; 0: none)")
+    stall_seconds: float = Field(600, gt=0, description="a worker silent this long (no progress, no "
+                                 "answer to a ping) is killed; its job is retried")
+    job_timeout_minutes: float = Field(0, ge=0, description="a job running longer is stopped and retried "
+                                       "(0: no limit)")
+    active_hours: Optional[str] = Field(None, description="start jobs only in this daily span, e.g. 19:00-07:00")
+    backend: Literal["local", "redis"] = Field("local", description="local: one worker child of the daemon; "
+                                               "redis: `nstd worker` hosts through Dramatiq on Redis")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="the Redis of the redis backend")
+    redis_heartbeat_seconds: float = Field(60.0, ge=1, description="a worker host silent this long is dead: its "
+                                           "job goes to another (redis backend)")
+    path_map: dict[str, str] = Field({}, description="on a worker host: the daemon's path prefixes and where "
+                                     "they are mounted here, e.g. {/srv/nstd: /mnt/nstd}")
+
+    @pydantic.field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value!r} is not a Redis URL (redis://host:6379/0, rediss://..., unix://...)")
+        return value
+
+    @pydantic.field_validator("active_hours")
+    @classmethod
+    def _hours(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            ActiveHours.parse(value)
+        return value
+
+
+class MetricsModel(_Strict):
+    listen: Optional[str] = Field(None, description="host:port for Prometheus, e.g. 127.0.0.1:9464 (off if unset)")
+
+    @pydantic.field_validator("listen")
+    @classmethod
+    def _listen(cls, value: Optional[str]) -> Optional[str]:
+        return value if value is None else _host_port(value, "127.0.0.1:9464")
+
+
+def _host_port(value: str, example: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port, e.g. {example}")
+    return value
+
+
+class WebModel(_Strict):
+    listen: str = Field("127.0.0.1:8040", description="host:port of `nstd web`")
+    password_hash: Optional[str] = Field(None, description="from `nstd web-password`; without it the web app "
+                                         "is read-only")
+    allowed_hosts: list[str] = Field([], description="Host header values accepted besides localhost and the "
+                                     "listen address (a LAN name, a reverse proxy's name)")
+
+    @pydantic.field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        return _host_port(value, "127.0.0.1:8040")
+
+    @pydantic.field_validator("password_hash")
+    @classmethod
+    def _hash(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            check_hash_format(value)
+        return value
+
+
+class NotifyModel(_Strict):
+    urls: list[str] = Field([], description="apprise URLs: mailto://, json://, ntfy://, gotify://, slack://, ...")
+    events: list[Literal["job_failed", "input_refused", "queue_drained", "worker_cannot_start"]] = [
+        "job_failed", "input_refused", "queue_drained", "worker_cannot_start"]
+
+
+class ConfigModel(_Strict):
+    inbox: str
+    outbox: str
+    archive: Optional[str] = None
+    failed: Optional[str] = None
+    state: Optional[str] = None
+    after_success: Literal["archive", "delete", "keep"] = "archive"
+    styles: dict[str, Union[str, StyleModel]] = Field(min_length=1)
+    rules: list[RuleModel] = Field(min_length=1)
+    ignore: list[str] = []
+    defaults: ParamsModel = ParamsModel()
+    watch: WatchModel = WatchModel()
+    worker: WorkerModel = WorkerModel()
+    metrics: MetricsModel = MetricsModel()
+    notify: NotifyModel = NotifyModel()
+    web: WebModel = WebModel()

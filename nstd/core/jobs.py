@@ -1,0 +1,79 @@
+"""Job types shared by the daemon's parts, and the parameter fields the CLI and YAML expose.
+
+Parameter defaults live in `nstd.engine.params`; this module only describes those fields so that
+`cli` (flags) and `config` (YAML) derive from the same source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from nstd.engine.params import EngineOptions, TransferParams
+
+from .fileids import file_stamp
+
+# Settings that change how a painting is reported, not the painting: not part of its identity.
+NOT_IN_KEY = ("log_every",)
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DELETED = "deleted"  # was done; its result was deleted (by hand, `nstd delete` or the web app)
+
+
+@dataclass(frozen=True)
+class ParamField:
+    name: str
+    type: Any
+    default: Any
+    help: str
+    owner: type
+
+
+def param_fields(owners: tuple[type, ...] = (TransferParams, EngineOptions)) -> list[ParamField]:
+    out = []
+    for owner in owners:
+        hints = typing.get_type_hints(owner)
+        for f in dataclasses.fields(owner):
+            out.append(ParamField(f.name, hints[f.name], f.default, f.metadata.get("help", ""), owner))
+    return out
+
+
+@dataclass(frozen=True)
+class StyleRef:
+    """One image of a named style, with its blend weight."""
+    path: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a rule asks for one input: one named style (maybe a blend) with merged parameters."""
+    style: str
+    images: tuple[StyleRef, ...]
+    params: TransferParams
+    rule: str
+    output_ext: str = "png"
+    priority: int = 0  # the queue's order, not the painting: not part of the job key
+
+    def as_stored(self) -> dict:
+        """What the store keeps and the worker needs: style images, parameters, output type."""
+        return {"images": [r.__dict__ for r in self.images], "params": self.params.as_dict(),
+                "output_ext": self.output_ext}
+
+
+def job_key(sha256: str, spec: JobSpec) -> str:
+    """Same content + same style images + same parameters + same output type = the same painting."""
+    params = {k: v for k, v in spec.params.as_dict().items() if k not in NOT_IN_KEY}
+    identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext, "params": params,
+                "images": [[r.path, r.weight, file_stamp(r.path)] for r in spec.images]}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()

@@ -1,0 +1,54 @@
+"""Command-line flags derived from the engine's parameter dataclasses (one home for defaults)."""
+
+from __future__ import annotations
+
+import argparse
+import typing
+
+from nstd.engine.params import PRESETS, EngineOptions, TransferParams, params_from
+
+from .jobs import ParamField, param_fields
+
+
+def _unwrap_optional(tp):
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def add_param_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("transfer parameters (defaults shown; YAML uses the same names)")
+    group.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe")
+    for f in param_fields():
+        _add_flag(group, f)
+
+
+def _add_flag(group, f: ParamField) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    tp = _unwrap_optional(f.type)
+    shown = "" if f.default is None else f" (default: {f.default})"
+    kw: dict = {"dest": f.name, "default": None, "help": f.help + shown}
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        kw["action"] = argparse.BooleanOptionalAction
+    elif origin is typing.Literal:
+        kw["choices"] = typing.get_args(tp)
+        if f.name == "preserve_colors":
+            # A bare --preserve-colors means the paper's luminance-only transfer.
+            kw.update(nargs="?", const="luminance")
+    elif origin is tuple:
+        kw.update(nargs="+", type=typing.get_args(tp)[0], metavar=f.name.upper())
+    else:
+        kw["type"] = tp
+    group.add_argument(flag, **kw)
+
+
+def params_from_args(args: argparse.Namespace) -> tuple[TransferParams, EngineOptions]:
+    given: dict[type, dict] = {TransferParams: {}, EngineOptions: {}}
+    for f in param_fields():
+        value = getattr(args, f.name, None)
+        if value is not None:
+            given[f.owner][f.name] = tuple(value) if isinstance(value, list) else value
+    return params_from(args.preset, **given[TransferParams]), EngineOptions(**given[EngineOptions])

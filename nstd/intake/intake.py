@@ -1,0 +1,250 @@
+"""Intake: from a path in the inbox to recorded jobs, or to failed/ with the reason.
+
+A file's road here: seen (watcher event, start-up scan, periodic rescan) -> settled (size and
+mtime still for the settle time) -> confined (every component checked with lstat: a link is
+refused as a link, a pipe as a pipe) -> matched to rules -> cheap checks (size) -> inspected in a
+child process (decoded and hashed, off this loop) -> jobs recorded in one transaction. A file that
+does not decode is looked at again with a growing wait, and refused only once it has stopped
+changing. Every decision takes `now` from the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from nstd.config import Config
+from nstd.core.fileids import kind_of
+from nstd.core.jobs import JobState, job_key
+from nstd.ops.metrics import Metrics
+from nstd.outbox.files import move_input, result_exists
+from nstd.store import Store, StoreUnavailable
+
+from .inbox import InboxWatcher, SettleTracker
+from .inspector import Inspection, Inspector, too_big
+from .rules import ignored, targets
+from .walker import FILE, LINK, Entry, confine, walk
+
+
+class Intake:
+    def __init__(self, config: Config, store: Store, log, on_refused: Callable[[str, str], None],
+                 metrics: Optional[Metrics] = None):
+        self.config, self.store, self.log, self.on_refused = config, store, log, on_refused
+        self.metrics = metrics or Metrics()
+        self.tracker = SettleTracker(config.watch.settle_seconds)
+        self.inspector = Inspector(config.worker.max_pixels, config.watch.max_file_mb * 10**6)
+        self.attempts: dict[str, int] = {}
+        self.watcher: Optional[InboxWatcher] = None
+        self.inbox_id: Optional[tuple[int, int]] = None
+        self.unmatched: set[str] = set()
+        self.next_rescan = 0.0
+
+    # -- the watcher ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Watch the configured inbox; raises OSError (the old watcher is kept) if it cannot."""
+        w = self.config.watch
+        watcher = InboxWatcher(self.config.inbox, polling=w.mode == "polling", poll_seconds=w.poll_seconds)
+        try:
+            watcher.start()
+        except BaseException:
+            watcher.close()
+            raise
+        if self.watcher:
+            self.watcher.close()
+        self.watcher = watcher
+        self.inbox_id = self._inbox_identity()
+        self.log.info("watching", inbox=str(self.config.inbox), mode=w.mode)
+
+    def stop(self) -> None:
+        if self.watcher:
+            self.watcher.stop()
+
+    def close(self) -> None:
+        if self.watcher:
+            self.watcher.close()
+        self.inspector.close()
+
+    def reconfigure(self, new: Config) -> None:
+        """Apply a reloaded config; raises OSError, leaving the old one in force, if it cannot."""
+        old = self.config
+        if (new.inbox, new.watch.mode, new.watch.poll_seconds) != (old.inbox, old.watch.mode, old.watch.poll_seconds):
+            new.inbox.mkdir(parents=True, exist_ok=True)
+            self.config = new
+            try:
+                self.start()
+            except BaseException:
+                self.config = old
+                raise
+        self.config = new
+        self.tracker.settle_seconds = new.watch.settle_seconds
+        self.inspector.max_pixels = new.worker.max_pixels
+        self.inspector.max_bytes = new.watch.max_file_mb * 10**6
+        self.unmatched.clear()
+        self.next_rescan = 0.0
+
+    def _inbox_identity(self) -> Optional[tuple[int, int]]:
+        try:
+            st = os.stat(self.config.inbox)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def alive(self) -> bool:
+        return self.watcher is not None and self.watcher.alive()
+
+    def idle(self) -> bool:
+        return not len(self.tracker) and not len(self.inspector)
+
+    # -- the loop -------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        if not self._inbox_present():
+            return
+        if self.watcher and not self.watcher.alive():
+            self.log.error("watcher thread died: restarting it and rescanning")
+            self.start()
+            self.next_rescan = 0.0
+        if self.watcher and self.watcher.overflowed.is_set():
+            self.watcher.overflowed.clear()
+            self.log.warning("file event queue overflowed: rescanning")
+            self.metrics.overflows.inc()
+            self.next_rescan = 0.0
+        for kind, path in self.watcher.drain() if self.watcher else []:
+            entry = confine(self.config.inbox, Path(path))
+            if entry is None:
+                continue
+            if kind == "dir" and entry.kind != LINK:
+                self._scan(now, Path(path))
+            else:
+                # Queued paths too: a file replaced while queued must be seen (its hash tells).
+                self.unmatched.discard(str(entry.path))
+                self.tracker.observe(str(entry.path), now)
+        if now >= self.next_rescan:
+            self.rescan("periodic" if self.next_rescan else "requested", now)
+        for path, attempts in self.tracker.poll(now):
+            self._settled(Path(path), attempts)
+        for inspection in self.inspector.results(now):
+            self._inspected(inspection, now)
+
+    def _inbox_present(self) -> bool:
+        identity = self._inbox_identity()
+        if identity != self.inbox_id:
+            # The inbox folder was removed (and maybe recreated, or a share remounted): the old
+            # watches point nowhere. Wait for it, then watch the new folder and rescan.
+            if identity is None:
+                self.log.error("the inbox folder is missing; waiting for it", inbox=str(self.config.inbox))
+                if self.watcher:
+                    self.watcher.close()
+                    self.watcher = None
+            else:
+                self.log.warning("the inbox folder is back (or was replaced): watching it again")
+                self.start()
+                self.next_rescan = 0.0
+            self.inbox_id = identity
+        return self.inbox_id is not None
+
+    def rescan(self, why: str, now: Optional[float] = None) -> None:
+        now = time.monotonic() if now is None else now
+        seen = self._scan(now, skip=self.store.open_input_paths() | self.unmatched | self.inspector.busy_with())
+        self.next_rescan = now + self.config.watch.rescan_minutes * 60
+        self.metrics.rescans.labels(why).inc()
+        self.log.info("scanned inbox", why=why, new_candidates=seen)
+
+    def _scan(self, now: float, folder: Optional[Path] = None, skip: frozenset | set = frozenset()) -> int:
+        seen = 0
+        for entry in walk(self.config.inbox, folder):
+            p = str(entry.path)
+            if p not in skip and p not in self.tracker.candidates:
+                self.tracker.observe(p, now)
+                seen += 1
+        return seen
+
+    # -- decisions ------------------------------------------------------------------------
+    def _settled(self, path: Path, attempts: int) -> None:
+        """A file that stopped changing: refuse it at once, or send it to be inspected."""
+        c = self.config
+        entry = confine(c.inbox, path)
+        if entry is None or ignored(c, entry.rel):
+            return
+        if entry.kind == LINK:
+            self.quarantine(entry, "a symbolic link: never followed out of the inbox (the link itself was "
+                                   "moved here; its target was not touched)")
+            return
+        if entry.kind != FILE:
+            self.quarantine(entry, f"{kind_of(entry.mode)}, not a regular file")
+            return
+        if not targets(c, entry.rel):
+            if str(path) not in self.unmatched:
+                self.unmatched.add(str(path))
+                self.log.warning("no rule matches: left in the inbox", input=entry.rel)
+            return
+        size = os.lstat(path).st_size
+        if size > c.watch.max_file_mb * 10**6:
+            self.quarantine(entry, too_big(size, c.watch.max_file_mb * 10**6))
+            return
+        self.attempts[str(path)] = attempts
+        self.inspector.submit(str(path))
+
+    def _inspected(self, result: Inspection, now: float) -> None:
+        path = Path(result.path)
+        attempts = self.attempts.pop(result.path, 0)
+        entry = confine(self.config.inbox, path)
+        if entry is None or entry.kind != FILE:
+            if entry is not None:
+                self.tracker.observe(str(path), now)  # swapped for a link or pipe: decide afresh
+            return
+        st = os.lstat(path)
+        if result.stamp is not None and result.stamp != (st.st_size, st.st_mtime_ns):
+            self.tracker.observe(str(path), now)  # changed while it was read: wait for it again
+            return
+        if result.error is not None:
+            retryable = not result.error.startswith(("took longer", "could not be read"))
+            if attempts < self.config.watch.decode_retries and retryable:
+                # Files on network shares can look settled while still arriving: look again later.
+                self.log.info("not decodable yet: will retry", input=entry.rel, cause=result.error,
+                              attempt=attempts + 1)
+                self.tracker.observe(str(path), now, attempts=attempts + 1, failed_stamp=result.stamp)
+            else:
+                self.quarantine(entry, result.error, sha256=result.sha256 or "")
+            return
+        try:
+            self._record(entry, result)
+        except StoreUnavailable:
+            self.tracker.observe(str(path), now)  # not recorded: look at it again once the store is back
+            raise
+
+    def _record(self, entry: Entry, result: Inspection) -> None:
+        rel, sha = entry.rel, result.sha256
+        specs = targets(self.config, rel)
+        if not specs:
+            return
+        known = self.store.known_input(rel, sha)
+        if known and (known.state == "pending" or (known.state in ("kept", "stuck") and known.path == str(entry.path))):
+            return  # a stray event on a file already queued (or kept) with this very content
+        jobs = [(job_key(sha, s), s.rule, s.style, s.as_stored(), s.priority) for s in specs]
+        _, new, done_before = self.store.add_input(rel, str(entry.path), sha, result.size, jobs)
+        for job_id in done_before:
+            job = self.store.job(job_id)
+            image = Path((job.outputs or {}).get("image", ""))
+            if not result_exists(image, job.key, rel):
+                self.store.requeue(job_id)  # its result was deleted: this drop asks for it again
+                new.append(job_id)
+        for job_id in new:
+            job = self.store.job(job_id)
+            self.log.info("job queued", job_id=job_id, input=rel, style=job.style, rule=job.rule,
+                          state=JobState.QUEUED.value)
+        if done_before and len(new) < len(jobs):
+            self.log.info("dropped again: its results are in the outbox already", input=rel)
+
+    def quarantine(self, entry: Entry, cause: str, sha256: str = "") -> None:
+        report = {"input": entry.rel, "error": cause, "stage": "intake", "time": time.time()}
+        try:
+            size = os.lstat(entry.path).st_size
+            dest = move_input(entry.path, self.config.failed, entry.rel, report)
+        except OSError as e:
+            self.log.error("cannot move refused input to failed/", input=entry.rel, cause=cause, error=str(e))
+            return
+        self.store.fail_input(entry.rel, str(dest), sha256, size, cause)
+        self.log.warning("input refused", input=entry.rel, cause=cause, moved_to=str(dest))
+        self.on_refused(entry.rel, cause)

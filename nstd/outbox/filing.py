@@ -1,0 +1,115 @@
+"""Filing: where an input goes once all its jobs are over (archive, failed/, deleted or kept).
+
+Each input is filed on its own: one that cannot be moved (a name clash in the archive, a name too
+long there, a permission error) waits with its own backoff while every other input is filed, and
+after `MAX_TRIES` (or at once, for a name too long) it ends in failed/ under a name that fits,
+with the reason. If even that is impossible, the input stays in the inbox, marked 'stuck' with the
+reason, and is not taken again.
+"""
+
+from __future__ import annotations
+
+import errno
+import time
+from pathlib import Path
+from typing import Callable
+
+from nstd.config import Config
+from nstd.core.backoff import Backoff
+from nstd.core.fileids import file_sha256
+from nstd.core.humane import first_line
+from nstd.core.jobs import JobState
+from nstd.store import Input, Job, Store
+
+from .files import confined, error_json_path, move_input, safe_component, unique_path, write_error_json
+
+MAX_TRIES = 8          # with doubling waits from 1 s: about four minutes of trying
+PERMANENT = {errno.ENAMETOOLONG}
+
+
+class Filing:
+    def __init__(self, config: Config, store: Store, log, on_filed: Callable[[], None],
+                 on_replaced: Callable[[str], None]):
+        self.config, self.store, self.log = config, store, log
+        self.on_filed, self.on_replaced = on_filed, on_replaced
+        self.waiting: dict[int, Backoff] = {}
+
+    def tick(self, now: float) -> None:
+        for inp, jobs in self.store.settled_inputs():
+            backoff = self.waiting.get(inp.id)
+            if backoff is not None and not backoff.due(now):
+                continue
+            try:
+                self._file(inp, jobs)
+            except OSError as e:
+                self._failed_to_file(inp, jobs, e, now)
+            else:
+                self.waiting.pop(inp.id, None)
+                self.on_filed()
+
+    def _file(self, inp: Input, jobs: list[Job]) -> None:
+        c = self.config
+        src = Path(inp.path)
+        failures = [j for j in jobs if j.state is JobState.FAILED]
+        ours = file_sha256(src) == inp.sha256
+        if (src.exists() or src.is_symlink()) and not ours:
+            # Replaced while queued: the new content is an input of its own; leave it be.
+            self.store.close_input(inp.id, "superseded", str(src))
+            self.on_replaced(str(src))
+            self.log.info("input replaced while queued: the new version is processed separately",
+                          input=inp.relpath)
+        elif failures:
+            cause = "; ".join(f"{j.style}: {first_line(j.error)}" for j in failures)
+            report = failure_report(inp, jobs, cause)
+            if ours:
+                dest = move_input(src, c.failed, inp.relpath, report)
+            else:  # the file vanished: its reason is still worth keeping
+                dest = unique_path(confined(c.failed, inp.relpath))  # never over another reason
+                write_error_json(dest, report)
+            self.store.close_input(inp.id, "failed", str(dest), cause)
+            self.log.warning("input failed", input=inp.relpath, moved_to=str(dest), cause=cause)
+        elif not ours:
+            self.store.close_input(inp.id, "gone", str(src))
+        elif c.after_success == "delete":
+            src.unlink()
+            self.store.close_input(inp.id, "deleted", str(src))
+        elif c.after_success == "keep":
+            self.store.close_input(inp.id, "kept", str(src))
+        elif src.is_relative_to(c.archive):
+            self.store.close_input(inp.id, "archived", str(src))  # painted again (nstd rerun): it stays
+        else:
+            dest = move_input(src, c.archive, inp.relpath)
+            if src.is_relative_to(c.failed):
+                error_json_path(src).unlink(missing_ok=True)  # a failed photo, rerun and painted: no longer failed
+            self.store.close_input(inp.id, "archived", str(dest))
+            self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
+
+    def _failed_to_file(self, inp: Input, jobs: list[Job], error: OSError, now: float) -> None:
+        backoff = self.waiting.setdefault(inp.id, Backoff(1.0, 60.0))
+        wait = backoff.failed(now)
+        if error.errno not in PERMANENT and backoff.failures < MAX_TRIES:
+            self.log.error("cannot file the input away; will try again", input=inp.relpath,
+                           error=str(error), retry_in_s=wait, attempt=backoff.failures)
+            return
+        self.waiting.pop(inp.id, None)
+        cause = f"could not be filed away after its jobs ended: {error}"
+        report = {**failure_report(inp, jobs, cause), "stage": "filing"}
+        src = Path(inp.path)
+        flat = safe_component(inp.relpath.replace("/", "__"), limit=180)
+        try:
+            dest = move_input(src, self.config.failed, flat, report)
+        except OSError as e:
+            self.store.close_input(inp.id, "stuck", str(src), f"{cause}; and not movable to failed/: {e}")
+            self.log.error("input cannot be moved at all: left in the inbox and not taken again",
+                           input=inp.relpath, error=str(e))
+            return
+        self.store.close_input(inp.id, "failed", str(dest), cause)
+        self.log.error("input could not be filed: moved to failed/ with the reason", input=inp.relpath,
+                       moved_to=str(dest), cause=cause)
+
+
+def failure_report(inp: Input, jobs: list[Job], cause: str) -> dict:
+    return {"input": inp.relpath, "error": cause, "stage": "processing",
+            "jobs": [{"job_id": j.id, "style": j.style, "state": j.state.value, "attempts": j.attempts,
+                      "error": j.error} for j in jobs],
+            "time": time.time()}

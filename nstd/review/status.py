@@ -1,0 +1,109 @@
+"""`nstd status`: what the queue holds, what runs now, what is next, what failed and why.
+
+`facts` gathers everything once; the text view and `--json` are two renderings of the same facts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from nstd.config import Config
+from nstd.core.humane import duration, first_line
+from nstd.core.jobs import JobState
+from nstd.core.names import shown
+from nstd.outbox.results import missing_results
+from nstd.store import Job, Store
+
+
+def _job(job: Job) -> dict:
+    return {"job_id": job.id, "input": shown(job.input_relpath), "style": job.style, "rule": job.rule,
+            "priority": job.priority, "attempts": job.attempts}
+
+
+def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
+    store = Store(config.state, readonly=True)
+    try:
+        failed_jobs = store.jobs_in(JobState.FAILED, failures, newest_first=True)
+        failed_inputs = [i for i in store.failed_inputs(failures) if not any(j.input_id == i.id for j in failed_jobs)]
+        hours = config.active_hours
+        counts = store.counts()
+        # Results deleted by hand while no daemon was looking: counted as what they are now.
+        gone = missing_results(store)
+        counts["done"] -= len(gone)
+        counts["deleted"] += len(gone)
+        return {
+            "state": str(config.state),
+            "jobs": counts,
+            "inputs": store.input_counts(),
+            "paused": store.paused(),
+            "active_hours": str(hours) if hours else None,
+            "inside_active_hours": hours.contains(dt.datetime.now().time()) if hours else True,
+            "running": [{**_job(j), "progress": j.progress} for j in store.jobs_in(JobState.RUNNING)],
+            "queue": [_job(j) for j in store.queue(queued)],
+            "backend": config.worker.backend,
+            "redis": _redis_facts(config) if config.worker.backend == "redis" else None,
+            "failures": [{**_job(j), "error": shown(first_line(j.error))} for j in failed_jobs]
+                        + [{"input": shown(i.relpath), "error": shown(i.error or "?"), "stage": i.state}
+                           for i in failed_inputs],
+        }
+    finally:
+        store.close()
+
+
+def _redis_facts(config: Config) -> dict:
+    """Whether Redis answers, and the worker hosts it has seen lately."""
+    import redis
+
+    from nstd.work.remote.broker import workers
+    w = config.worker
+    client = redis.Redis.from_url(w.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return {"reachable": True, "error": None, "workers": workers(client, w.redis_heartbeat_seconds)}
+    except (redis.RedisError, OSError) as e:
+        return {"reachable": False, "error": str(e) or type(e).__name__, "workers": []}
+    finally:
+        client.close()
+
+
+def report(config: Config, failures: int = 10) -> str:
+    f = facts(config, failures)
+    lines = [f"state: {f['state']}",
+             "jobs: " + ", ".join(f"{f['jobs'][s.value]} {s.value}" for s in JobState),
+             "inputs: " + (", ".join(f"{n} {s}" for s, n in sorted(f["inputs"].items())) or "none")]
+    if f["paused"]:
+        since = dt.datetime.fromtimestamp(f["paused"]["since"]).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"PAUSED since {since} ({f['paused'].get('why')}): no new job starts; `nstd resume`")
+    if f["active_hours"]:
+        lines.append(f"active hours: {f['active_hours']} ("
+                     + ("inside now" if f["inside_active_hours"] else "outside now: no new job starts") + ")")
+    if f["redis"] is not None:
+        r = f["redis"]
+        if not r["reachable"]:
+            lines.append(f"REDIS DOWN ({r['error']}): inputs are taken and queued here; nothing is dispatched")
+        lines.append(f"worker hosts: {len(r['workers'])}" + ("" if r["workers"] else " (none seen lately)"))
+        for w in r["workers"]:
+            p = w.get("progress") or {}
+            doing = (f"job {w['job']} {p.get('percent', 0):.0f}%" if w.get("job") is not None else "idle")
+            lines.append(f"  {w['host']} (pid {w['pid']}, {w['device']}): {doing}, last seen "
+                         f"{duration(dt.datetime.now().timestamp() - w['seen'])} ago")
+    for job in f["running"]:
+        p = job["progress"] or {}
+        host = f" on {(job['progress'] or {}).get('host')}" if (job["progress"] or {}).get("host") else ""
+        lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']} (attempt {job['attempts']}){host}"
+                     + (f" {p.get('percent', 0):.0f}% ({p.get('done')}/{p.get('total')}), "
+                        f"{p.get('it_per_s', 0):.2f} it/s, ETA {duration(p.get('eta_s'))}" if p else " starting"))
+    if f["queue"]:
+        lines.append("next:")
+        lines += [f"  job {j['job_id']} {j['input']} -> {j['style']}" + (f" (priority {j['priority']})"
+                                                                         if j["priority"] else "")
+                  for j in f["queue"]]
+    if f["failures"]:
+        lines.append("recent failures:")
+        lines += [f"  job {x['job_id']} {x['input']} -> {x['style']}: {x['error']}" if "job_id" in x
+                  else f"  input {x['input']}: {x['error']}" for x in f["failures"]]
+    return "\n".join(lines)
+
+
+def report_json(config: Config) -> str:
+    return json.dumps(facts(config), indent=1)

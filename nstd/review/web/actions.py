@@ -1,0 +1,61 @@
+"""What the team can do from the page; each is the function an `nstd` command calls.
+
+Each action takes (store, form, path params) and returns the message shown to the person.
+"""
+
+from __future__ import annotations
+
+from nstd.core.errors import NstdError
+from nstd.outbox.results import delete_result
+from nstd.review.rerun import parse_settings, rerun_input, retry
+
+# The form fields of a re-run: the main weights and the budget; any other parameter via `nstd rerun`.
+RERUN_FIELDS = ("style_weight", "content_weight", "tv_weight", "iterations", "size")
+
+
+def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
+    config = app.config
+
+    def rerun(store, form, params):
+        job = store.find_job(int(params["job"]))
+        if job is None:
+            raise NstdError(f"job {params['job']}", "no such job")
+        inp = store.input(job.input_id)
+        if inp is None:
+            raise NstdError(job.input_relpath, "the photo's record is gone")
+        settings = parse_settings([f"{k}={form[k]}" for k in RERUN_FIELDS if str(form.get(k, "")).strip()])
+        style = str(form.get("style") or job.style)
+        new = rerun_input(config, store, inp, [style], settings)
+        return (f"queued job {', '.join(map(str, new))}: {job.input_relpath} in {style}" if new
+                else "these settings were painted already")
+
+    def retry_job(store, form, params):
+        n, _, _ = retry(config, store, job_ids=[int(params["job"])])
+        return f"job {params['job']} queued again" if n else f"job {params['job']} is not a failed job"
+
+    def retry_input(store, form, params):
+        _, returned, problems = retry(config, store, input_ids=[int(params["input"])])
+        if problems:
+            raise NstdError(f"input {params['input']}", "; ".join(problems))
+        return "moved back to the inbox" if returned else "not a refused input"
+
+    def delete(store, form, params):
+        removed = delete_result(store, config.outbox, int(params["job"]))
+        return f"deleted job {params['job']}'s result ({len(removed)} files)"
+
+    def priority(store, form, params):
+        value = int(form["priority"])
+        if not store.set_priority(int(params["job"]), value):
+            raise NstdError(f"job {params['job']}", "is not queued or running")
+        return f"job {params['job']}: priority {value}"
+
+    def pause(store, form, params):
+        store.pause(str(form.get("why") or "paused from the web app")[:200])
+        return "paused: the running job finishes, no new one starts"
+
+    def resume(store, form, params):
+        return "resumed" if store.resume() else "was not paused"
+
+    return {"/jobs/{job:int}/rerun": rerun, "/jobs/{job:int}/retry": retry_job, "/jobs/{job:int}/delete": delete,
+            "/jobs/{job:int}/priority": priority, "/inputs/{input:int}/retry": retry_input,
+            "/pause": pause, "/resume": resume}

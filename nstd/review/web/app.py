@@ -1,0 +1,257 @@
+"""The web app: the gallery live, the queue, and actions, on Starlette.
+
+Pages are the static gallery's templates rendered with links under /o/ (the outbox) and with the
+action forms. Every store access runs in a worker thread under one lock (SQLite connections are
+not shared between threads otherwise). Actions call the functions the `nstd` commands call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable
+
+import structlog
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from nstd.config import Config
+from nstd.core.errors import NstdError
+from nstd.core.jobs import JobState
+from nstd.review.gallery import asset_bytes, overview, running_card, templates
+from nstd.store import Store
+
+from . import auth
+from .events import event_stream
+from .files import NotServed, chunks, etag, media_type, open_under
+
+MAX_BODY = 64 * 1024  # forms only: a bigger body is refused before it is read
+SECURITY_HEADERS = {
+    # Only our own files, no inline script or style, no framing, forms post only to us.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
+                               "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+class Refused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class WebApp:
+    """The state behind the routes: config, one store connection, sessions, templates."""
+
+    def __init__(self, config: Config, store: Store | None = None):
+        self.config = config
+        self.outbox = config.outbox
+        self.store = store or Store(config.state, readonly=True, shared=True)
+        self.lock = threading.Lock()
+        self.sessions = auth.Sessions()
+        self.env = templates()
+        self.log = structlog.get_logger("nstd.web")
+
+    async def read(self, fn: Callable):
+        """Run fn(store) in a thread, one at a time."""
+        def locked():
+            with self.lock:
+                return fn(self.store)
+        return await run_in_threadpool(locked)
+
+    # -- who is asking ----------------------------------------------------------------------
+    @property
+    def writable(self) -> bool:
+        return self.config.web.password_hash is not None
+
+    def session(self, request: Request):
+        return self.sessions.get(request.cookies.get(auth.COOKIE))
+
+    async def authorised(self, request: Request) -> dict:
+        """The form of an action, once its session and CSRF token are right; else Refused."""
+        if not self.writable:
+            raise Refused(403, "read-only: set web.password_hash (nstd web-password) to allow actions")
+        origin = request.headers.get("origin")
+        if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
+            raise Refused(403, "cross-site request refused")
+        form = dict(await request.form())
+        session = self.session(request)
+        if session is None:
+            raise Refused(401, "log in first")
+        if not auth.csrf_ok(session, form.get("csrf")):
+            raise Refused(403, "stale or missing form token: reload the page")
+        return form
+
+    # -- pages ------------------------------------------------------------------------------
+    def page_vars(self, store: Store, request: Request) -> dict:
+        view = overview(store, self.outbox)
+        session = self.session(request)
+        queue = store.queue(50)
+        values = {
+            "base": "/o/", "assets": "/assets/", "live": "/events", "written": 0, "refresh": None,
+            "title": "nstd", "heading": "nstd", "state": view.state_line(stopped=False), "nav": [],
+            "rules": view.rules, "styles": view.styles, "running": view.running, "results": view.results,
+            "failures": view.failures, "queue": queue, "paused": view.paused,
+            "can_act": self.writable and session is not None, "writable": self.writable,
+            "csrf": session.csrf if session else "", "style_names": list(self.config.style_images),
+        }
+        forms = self.env.get_template("actions.html.j2").make_module(values) if values["can_act"] else None
+        values.update(result_actions=forms and forms.result, failure_actions=forms and forms.failure,
+                      running_actions=forms and forms.running, queue_actions=forms and forms.queued)
+        return values
+
+    async def index(self, request: Request) -> Response:
+        values = await self.read(lambda store: self.page_vars(store, request))
+        if request.query_params.get("part") == "main":  # the live page swaps this in on a change
+            gallery = self.env.get_template("gallery.html.j2")
+            return HTMLResponse("".join(gallery.blocks["main"](gallery.new_context(values))))
+        return HTMLResponse(self.env.get_template("web.html.j2").render(**values))
+
+    async def login_page(self, request: Request) -> Response:
+        return HTMLResponse(self.env.get_template("login.html.j2").render(
+            assets="/assets/", writable=self.writable, error=request.query_params.get("error")))
+
+    async def login(self, request: Request) -> Response:
+        if not self.writable:
+            return RedirectResponse("/login", 303)
+        form = await request.form()
+        ok = await run_in_threadpool(auth.verify_password, str(form.get("password", "")),
+                                     self.config.web.password_hash)
+        if not ok:
+            self.log.warning("web login refused", client=request.client.host if request.client else None)
+            return RedirectResponse("/login?error=wrong+password", 303)
+        token, _ = self.sessions.start()
+        response = RedirectResponse("/", 303)
+        response.set_cookie(auth.COOKIE, token, max_age=auth.SESSION_SECONDS, httponly=True, samesite="strict")
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        await self.authorised(request)
+        self.sessions.end(request.cookies.get(auth.COOKIE))
+        response = RedirectResponse("/", 303)
+        response.delete_cookie(auth.COOKIE)
+        return response
+
+    # -- files ------------------------------------------------------------------------------
+    async def outbox_file(self, request: Request) -> Response:
+        rel = request.path_params["path"]
+        try:
+            fd, st = open_under(self.outbox, rel)
+        except NotServed as e:
+            self.log.info("file not served", reason=str(e))
+            return Response("not found", 404, media_type="text/plain")
+        tag = etag(st)
+        headers = {"ETag": tag, "Cache-Control": "no-cache", "Content-Length": str(st.st_size)}
+        if request.headers.get("if-none-match") == tag:
+            os.close(fd)
+            return Response(status_code=304, headers={"ETag": tag})
+        return StreamingResponse(chunks(fd), media_type=media_type(rel), headers=headers)
+
+    async def asset(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in ("gallery.css", "viewer.js"):
+            return Response("not found", 404, media_type="text/plain")
+        return Response(asset_bytes(name), media_type=media_type(name), headers={"Cache-Control": "no-cache"})
+
+    async def events(self, request: Request) -> Response:
+        return event_stream(self, request)
+
+    def progress_now(self, store: Store) -> list[dict]:
+        cards = []
+        for job in store.jobs_in(JobState.RUNNING):
+            card = running_card(job, self.outbox)
+            if card["preview"]:
+                preview = self.outbox / ".nstd" / "previews" / f"job{job.id}.jpg"
+                try:
+                    card["preview"] = f"/o/{card['preview']}?t={preview.stat().st_mtime_ns}"
+                except OSError:
+                    card["preview"] = None
+            cards.append(card)
+        return cards
+
+
+def _respond(request: Request, message: str, status: int = 200) -> Response:
+    """JSON for the page's script, a redirect back for a plain form."""
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse({"ok": status < 400, "message": message}, status)
+    if status >= 400:
+        return Response(message, status, media_type="text/plain")
+    return RedirectResponse("/", 303)
+
+
+def _action(app: WebApp, act: Callable[[Store, dict, dict], str]):
+    """A POST route: check the session and CSRF token, run act(store, form, path params) in a thread."""
+    async def route(request: Request) -> Response:
+        try:
+            form = await app.authorised(request)
+            message = await app.read(lambda store: act(store, form, request.path_params))
+        except Refused as e:
+            return _respond(request, e.message, e.status)
+        except NstdError as e:
+            return _respond(request, str(e), 400)
+        except (ValueError, KeyError) as e:
+            return _respond(request, f"bad form: {e}", 400)
+        app.log.info("web action", path=request.url.path, result=message)
+        return _respond(request, message)
+    return route
+
+
+def create_app(config: Config, store: Store | None = None) -> Starlette:
+    from .actions import ACTIONS
+
+    app = WebApp(config, store)
+    host = config.web.listen.rpartition(":")[0].strip("[]")
+    hosts = ["localhost", "127.0.0.1", "[::1]", "::1", *config.web.allowed_hosts]
+    if host not in ("0.0.0.0", "::", ""):
+        hosts.append(host)
+    routes = [
+        Route("/", app.index),
+        Route("/login", app.login_page, methods=["GET"]),
+        Route("/login", app.login, methods=["POST"]),
+        Route("/logout", app.logout, methods=["POST"]),
+        Route("/events", app.events),
+        Route("/assets/{name}", app.asset),
+        Route("/o/{path:path}", app.outbox_file, methods=["GET", "HEAD"]),
+        *[Route(path, _action(app, act), methods=["POST"]) for path, act in ACTIONS(app).items()],
+    ]
+
+    inner = Starlette(routes=routes, max_body_size=MAX_BODY,
+                      middleware=[Middleware(SecurityHeaders), Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+                      exception_handlers={Refused: lambda request, e: _respond(request, e.message, e.status)})
+    inner.state.web = app
+    return inner
+
+
+class SecurityHeaders:
+    """Adds SECURITY_HEADERS to every response (raw ASGI: streaming responses included)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def send_with(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+            await send(message)
+        await self.app(scope, receive, send_with if scope["type"] == "http" else send)
+
+
+def serve(config: Config) -> None:
+    import uvicorn
+
+    from nstd.core import logs
+    logs.route_stdlib()
+    host, _, port = config.web.listen.rpartition(":")
+    uvicorn.run(create_app(config), host=host.strip("[]"), port=int(port), log_config=None,
+                access_log=False, proxy_headers=False, server_header=False)
+
+
+__all__ = ["create_app", "serve", "WebApp"]

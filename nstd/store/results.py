@@ -1,0 +1,39 @@
+"""The paintings made: which jobs are done, what the outbox should hold, and results deleted."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from .records import JOB_SELECT, Job
+from .statefile import StateFile
+
+
+class Results(StateFile):
+    def done_jobs_of(self, input_id: int) -> list[Job]:
+        """The paintings of one photo, in the order they were made (its versions)."""
+        return [Job.from_row(r) for r in self.db.execute(
+            JOB_SELECT + " WHERE input_id=? AND jobs.state='done' ORDER BY jobs.id", (input_id,))]
+
+    def done_twins(self, key: str, job_id: int) -> list["Job"]:
+        """Done jobs of other inputs with the same key, newest first: their result is this job's."""
+        rows = self.db.execute(JOB_SELECT + " WHERE jobs.job_key=? AND jobs.state='done' AND jobs.id!=? "
+                               "ORDER BY jobs.finished DESC", (key, job_id))
+        return [Job.from_row(r) for r in rows]
+
+    def done_images(self) -> list[tuple[int, str]]:
+        """(job id, result image path) of every done job: what the outbox should hold."""
+        return [(r[0], r[1] or "") for r in
+                self.db.execute("SELECT id, json_extract(outputs, '$.image') FROM jobs WHERE state='done'")]
+
+    def shown_by_others(self, thumb: str, job_id: int) -> bool:
+        """True if a done job other than this one shows this thumbnail (a twin delivered from it)."""
+        return self.db.execute("SELECT 1 FROM jobs WHERE state='done' AND id!=? AND instr(outputs, ?) LIMIT 1",
+                               (job_id, json.dumps(thumb))).fetchone() is not None
+
+    def mark_deleted(self, job_ids: list[int]) -> int:
+        """Done jobs whose result is gone from the outbox: no longer counted or shown as results."""
+        now = time.time()
+        with self._tx():
+            return sum(self.db.execute("UPDATE jobs SET state='deleted', updated=? WHERE id=? AND state='done'",
+                                       (now, jid)).rowcount for jid in job_ids)

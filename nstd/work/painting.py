@@ -1,0 +1,137 @@
+"""Painting one job: the code the local worker child and the remote worker (`nstd worker`) share.
+
+From a job order to the result image, loss log, plot and thumbnails in the outbox, reporting
+Progress, then Done or Failed, through a callable: a pipe to the daemon, or a Redis queue.
+A result already in place (a crash after writing it, a job delivered twice) is reported as done
+without painting again.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from pathlib import Path
+from typing import Callable
+
+from .protocol import Done, Failed, JobOrder, Progress
+
+HOST = socket.gethostname()
+
+
+class Abandoned(Exception):
+    """Nobody waits for this job any more (the daemon that asked for it is gone)."""
+
+
+_STYLE_IMAGES: dict[str, object] = {}  # decoded style images by path and stamp: a 49 MP style once
+_STYLE_CACHE_SIZE = 4
+
+
+def _style_image(path: str, stamp: str, max_pixels: int):
+    from nstd.core.images import load_image
+
+    key = f"{path}:{stamp}"
+    if key not in _STYLE_IMAGES:
+        if len(_STYLE_IMAGES) >= _STYLE_CACHE_SIZE:
+            _STYLE_IMAGES.pop(next(iter(_STYLE_IMAGES)))
+        _STYLE_IMAGES[key] = load_image(path, max_pixels)
+    return key, _STYLE_IMAGES[key]
+
+
+def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None],
+          still_wanted: Callable[[], bool] = lambda: True) -> None:
+    """Paint one job and report through `send`: Progress while painting, then Done or Failed.
+
+    `still_wanted` is asked at each progress step; False (the daemon is gone) raises Abandoned.
+    """
+    import torch
+
+    from nstd.core.errors import InputError
+    from nstd.core.fileids import file_sha256, file_stamp
+    from nstd.core.images import load_image
+    from nstd.core.names import shown
+    from nstd.engine import EngineError, StyleImage, TransferParams
+    from nstd.outbox.files import loss_log, result_exists, write_result
+    from nstd.outbox.lossplot import write_loss_plot
+    from nstd.outbox.thumbs import preview_path, write_jpeg, write_thumbnails
+
+    job_id = job.id
+    image_path = Path(job.output)
+    outbox = Path(job.outbox)
+    preview_every = job.preview_every
+    if result_exists(image_path, job.key, job.relpath):
+        # A crash came between writing the result and recording it: done already, not again.
+        send(Done(job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
+                                "recovered": True}))
+        return
+    last_sent = [0.0]
+
+    def progress(p) -> None:
+        if not still_wanted():
+            raise Abandoned()
+        if preview_every and p.done % preview_every == 0 and p.snapshot:
+            try:
+                write_jpeg(p.snapshot(), preview_path(outbox, job_id), side=512)
+            except OSError:
+                pass  # a preview is a courtesy; a full disk shows up when the result is written
+        now = time.monotonic()
+        if now - last_sent[0] >= 1.0 or p.done == p.total:
+            last_sent[0] = now
+            send(Progress(job_id, {"done": p.done, "total": p.total,
+                                            "percent": round(100 * p.fraction, 1),
+                                            "it_per_s": round(p.iterations_per_second, 3),
+                                            "eta_s": round(p.eta_seconds, 1) if p.eta_seconds is not None
+                                            else None,
+                                            "loss": p.losses["total"] if p.losses else None,
+                                            "host": HOST}))
+
+    try:
+        if not Path(job.input).is_file():
+            raise FileNotFoundError(job.input)
+        if file_sha256(job.input) != job.sha256:
+            send(Failed(job_id, "the input was replaced after it was queued; the new version is queued "
+                                     "on its own", permanent=True))
+            return
+        content = load_image(job.input, max_pixels)
+        styles = []
+        for ref in job.images:
+            # Path, size and mtime: an edited style image gets its Gram targets computed afresh.
+            key, image = _style_image(ref["path"], file_stamp(ref["path"]), max_pixels)
+            styles.append(StyleImage(image, ref["weight"], key))
+        params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in job.params.items()})
+        result = engine.run(content, styles, params, progress=progress)
+        log = loss_log(result, job_id=job_id, job_key=job.key, input=job.relpath, input_sha256=job.sha256,
+                       rule=job.rule, style=job.style, style_files=list(job.images))
+        try:
+            # Plot and thumbnails first: once the image and log are in place the job counts as done.
+            plot = write_loss_plot(result.trace, image_path, title=f"{shown(job.relpath)} / {job.style}")
+            thumbs = write_thumbnails(outbox, job_id, job.sha256, content,
+                                      [(s.key, s.image) for s in styles],
+                                      result.image)
+            image, log_file = write_result(result.image, log, image_path)
+            preview_path(outbox, job_id).unlink(missing_ok=True)
+        except OSError as e:
+            # Outbox not writable, disk full: the job is fine, the place is not. Not an attempt.
+            send(Failed(job_id, f"cannot write the results to {image_path.parent}: {e}", permanent=False,
+                             environmental=True))
+            return
+    except Abandoned:
+        raise
+    except FileNotFoundError:
+        send(Failed(job_id, f"{job.input}: the input file is gone", permanent=True))
+    except (InputError, EngineError) as e:
+        send(Failed(job_id, str(e), permanent=True))
+    except torch.OutOfMemoryError as e:
+        send(Failed(job_id, f"out of memory: {e}", permanent=False))
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception as e:  # one job's surprise must not end the worker: report, retry later
+        send(Failed(job_id, f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=5)}", permanent=False))
+    else:
+        final = {k: v for k, v in result.final.items() if k != "style_layers"}
+        send(Done(job_id, {"image": str(image), "log": str(log_file), "plot": str(plot), "thumbs": thumbs,
+                                "final": final, "seconds": result.info["timings"]["total_seconds"],
+                                "seconds_per_iteration": result.info["timings"].get("seconds_per_iteration"),
+                                "device": result.info["device"]}))
+
+

@@ -1,0 +1,135 @@
+"""A job's record as it runs and ends: one owner for the local supervisor and the remote dispatcher.
+
+Claiming the next job (with the checks before any painting: the input still there, the outbox
+writable, a twin's painting to deliver instead), progress, done and failed, each with its metrics,
+notification and log line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from nstd.config import Config
+from nstd.core.backoff import Backoff
+from nstd.core.humane import first_line
+from nstd.core.jobs import JobState
+from nstd.ops.metrics import Metrics
+from nstd.ops.notify import Notifications
+from nstd.outbox.files import atomic_write_bytes, link_or_copy, log_path_for, output_path, probe_writable, result_exists
+from nstd.store import Job, Store
+
+from .protocol import JobOrder
+
+MAX_DISPATCH_BACKOFF = 60.0
+PROGRESS_LOG_SECONDS = 15.0
+PROGRESS_WRITE_SECONDS = 1.0
+
+
+class JobRecorder:
+    def __init__(self, config: Config, store: Store, log, on_change: Callable[[], None],
+                 on_progress: Callable[[], None] = lambda: None, metrics: Optional[Metrics] = None,
+                 notifications: Optional[Notifications] = None):
+        self.config, self.store, self.log = config, store, log
+        self.metrics = metrics or Metrics()
+        self.notifications = notifications or Notifications([], [], log)
+        self.on_change, self.on_progress = on_change, on_progress
+        self.dispatch_pause = Backoff(1.0, MAX_DISPATCH_BACKOFF)
+        self.last_progress_write: dict[int, float] = {}
+        self.last_progress_log = 0.0
+        self.processed = 0
+
+    def claim(self, now: float) -> Optional[tuple[Job, Path]]:
+        """The next job to paint and where its result goes; None if there is none, or if it was
+        settled here (input gone: failed; a twin's painting: delivered; outbox unwritable: back
+        in the queue and dispatch paused)."""
+        job = self.store.claim_next()
+        if job is None:
+            return None
+        if not Path(job.input_path).is_file():
+            self.fail(job.id, f"input file is gone: {job.input_path}", permanent=True)
+            return None
+        out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
+                          job.spec["output_ext"], job.key)
+        try:
+            probe_writable(out.parent)
+            if self._deliver_from_twin(job, out):
+                return None
+        except OSError as e:
+            # Outbox not writable or full: find out before painting, not after. Not an attempt.
+            self.store.release(job.id)
+            self.pause_dispatch(job.id, f"cannot write the results to {out.parent}: {e}", now)
+            return None
+        self.log.info("job running", job_id=job.id, input=job.input_relpath, style=job.style,
+                      attempt=job.attempts, state=JobState.RUNNING.value)
+        self.on_change()
+        return job, out
+
+    def progress(self, job_id: int, progress: dict, now: float) -> None:
+        if now - self.last_progress_write.get(job_id, float("-inf")) >= PROGRESS_WRITE_SECONDS:
+            self.last_progress_write[job_id] = now
+            self.store.set_progress(job_id, progress)
+        self.on_progress()
+        if now - self.last_progress_log >= PROGRESS_LOG_SECONDS:
+            self.last_progress_log = now
+            self.log.info("job progress", job_id=job_id, **progress)
+
+    def done(self, job_id: int, outputs: dict) -> None:
+        self.last_progress_write.pop(job_id, None)
+        self.store.finish(job_id, outputs)
+        self.metrics.job_done(self.store.job(job_id).rule, outputs)
+        self.notifications.job_done()
+        self.metrics.last_success.set(time.time())
+        self.processed += 1
+        self.dispatch_pause.succeeded()
+        self.log.info("job done", job_id=job_id, state=JobState.DONE.value, image=outputs["image"],
+                      seconds=outputs.get("seconds"), final_loss=outputs.get("final", {}).get("total"),
+                      **({"delivered_from_job": outputs["twin"]} if "twin" in outputs else {}),
+                      **({"host": outputs["host"]} if "host" in outputs else {}))
+        self.on_change()
+
+    def fail(self, job_id: int, error: str, permanent: bool) -> JobState:
+        self.last_progress_write.pop(job_id, None)
+        state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
+        job = self.store.job(job_id)
+        self.metrics.job_failed(job.rule, final=state is JobState.FAILED)
+        if state is JobState.FAILED:
+            self.notifications.job_failed(job.input_relpath, job.style, first_line(error))
+        self.log.warning("job failed", job_id=job_id, state=state.value, error=first_line(error),
+                         will_retry=state is JobState.QUEUED)
+        self.on_change()
+        return state
+
+    def pause_dispatch(self, job_id: int, error: str, now: float) -> None:
+        wait = self.dispatch_pause.failed(now)
+        self.log.error("cannot write results: pausing the queue", job_id=job_id, error=error,
+                       retry_in_s=wait, state=JobState.QUEUED.value)
+
+    def _deliver_from_twin(self, job: Job, out: Path) -> bool:
+        """The same painting made for another drop of this photo: deliver it under this name too."""
+        for twin in self.store.done_twins(job.key, job.id):
+            src = Path((twin.outputs or {}).get("image", ""))
+            if not result_exists(src, twin.key, twin.input_relpath):
+                continue
+            log = json.loads(log_path_for(src).read_text())
+            log.update(job_id=job.id, input=job.input_relpath, input_sha256=job.input_sha256,
+                       delivered_from_job=twin.id)
+            atomic_write_bytes(log_path_for(out), json.dumps(log, indent=1, default=str).encode())
+            link_or_copy(src, out)
+            plot = src.with_suffix(".loss.png")
+            if plot.is_file():
+                link_or_copy(plot, out.with_suffix(".loss.png"))
+            self.done(job.id, {**twin.outputs, "image": str(out), "log": str(log_path_for(out)),
+                                "plot": str(out.with_suffix(".loss.png")), "twin": twin.id})
+            return True
+        return False
+
+
+
+def job_order(job: Job, out: Path, config: Config) -> JobOrder:
+    return JobOrder(id=job.id, key=job.key, input=job.input_path, relpath=job.input_relpath,
+                    sha256=job.input_sha256, rule=job.rule, style=job.style,
+                    images=tuple(job.spec["images"]), params=job.spec["params"], output=str(out),
+                    outbox=str(config.outbox), preview_every=config.worker.preview_every)

@@ -1,0 +1,99 @@
+"""What the daemon and the worker hosts share: the Redis broker, the queues, the messages.
+
+Jobs go to the `nstd-paint` queue as Dramatiq messages for the `paint` actor; what workers say back
+(Progress, Done, Failed, as in `nstd.protocol`) goes to `nstd-reports`, which the daemon consumes
+itself and acknowledges only once it has recorded the report. Dramatiq's Redis broker acks a
+message after the actor returns and hands the unacknowledged messages of a worker whose heartbeat
+stopped to another; a long job keeps its worker's heartbeat going, so it is never handed out twice
+merely for being long. Each worker also keeps its presence (host, device, job, progress) in a Redis
+hash for `nstd status`, the web page and the daemon's count of workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from typing import Optional
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from nstd.work.protocol import Done, Failed, JobOrder, Progress
+
+NAMESPACE = "nstd"
+PAINT_QUEUE = "nstd-paint"
+REPORT_QUEUE = "nstd-reports"
+PRESENCE = f"{NAMESPACE}:workers"
+# Maintenance (giving a dead worker's messages to the others) runs on this share of broker
+# commands, out of a million; Dramatiq's 0.1 % would leave a dead host's job waiting for minutes
+# on a quiet queue. It is a few Redis commands over a handful of keys.
+MAINTENANCE_CHANCE = 50_000
+REDIS_TIMEOUT_SECONDS = 5.0
+
+REPORTS = {"progress": Progress, "done": Done, "failed": Failed}
+
+
+def make_broker(url: str, heartbeat_seconds: float) -> RedisBroker:
+    broker = RedisBroker(url=url, namespace=NAMESPACE, heartbeat_timeout=int(heartbeat_seconds * 1000),
+                         maintenance_chance=MAINTENANCE_CHANCE, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                         socket_connect_timeout=REDIS_TIMEOUT_SECONDS, health_check_interval=30)
+    broker.declare_queue(PAINT_QUEUE)
+    broker.declare_queue(REPORT_QUEUE)
+    return broker
+
+
+def paint_message(order: JobOrder) -> dramatiq.Message:
+    return dramatiq.Message(queue_name=PAINT_QUEUE, actor_name="paint", args=(dataclasses.asdict(order),),
+                            kwargs={}, options={})
+
+
+def report_message(report) -> dramatiq.Message:
+    kind = next(k for k, cls in REPORTS.items() if isinstance(report, cls))
+    return dramatiq.Message(queue_name=REPORT_QUEUE, actor_name="report",
+                            args=(kind, dataclasses.asdict(report)), kwargs={}, options={})
+
+
+def report_from(message) -> object:
+    kind, fields = message.args
+    return REPORTS[kind](**fields)
+
+
+def order_from(fields: dict) -> JobOrder:
+    return JobOrder(**{**fields, "images": tuple(fields["images"])})
+
+
+def in_redis(broker: RedisBroker, redis_message_id: str) -> bool:
+    """True while a paint message is queued or being painted (Dramatiq drops it on the ack)."""
+    return bool(broker.client.hexists(f"{NAMESPACE}:{PAINT_QUEUE}.msgs", redis_message_id))
+
+
+def workers(client, heartbeat_seconds: float, now: Optional[float] = None) -> list[dict]:
+    """Worker hosts seen within three heartbeats, each with host, device, job, progress, last seen."""
+    now = time.time() if now is None else now
+    seen = []
+    for raw in client.hvals(PRESENCE):
+        try:
+            w = json.loads(raw)
+        except ValueError:
+            continue
+        if now - w.get("seen", 0) <= 3 * heartbeat_seconds:
+            seen.append(w)
+    return sorted(seen, key=lambda w: w.get("id", ""))
+
+
+def ping(url: str) -> Optional[str]:
+    """None if Redis answers at `url`, else why not."""
+    import redis
+    try:
+        redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping()
+        return None
+    except (redis.RedisError, OSError, ValueError) as e:
+        return str(e) or type(e).__name__
+
+
+def redacted(url: str) -> str:
+    """The Redis URL without its password, for logs."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    return url.replace(parts.password, "***") if parts.password else url

@@ -1,0 +1,187 @@
+"""The daemon's side of the redis backend: jobs out to Redis, reports in, nothing lost between.
+
+It answers the daemon as the local supervisor does (tick, busy, healthy, shutdown) and records
+outcomes through the same `JobRecorder`. It keeps as many jobs in Redis as there are live worker
+hosts (at least one), so that the queue's order, priorities and pauses stay the daemon's: once in
+Redis, a job is first come, first served. Reports are acknowledged only after they are recorded.
+
+Redis away: intake goes on into SQLite, dispatch waits with backoff, and `nstd status` says so.
+A job recorded as running whose message is no longer in Redis (its Done lost, Redis restarted
+without its data, the daemon killed between claim and send) is noticed by `reconcile`: finished
+if its result is in place, else queued again without using an attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Callable, Optional
+
+from nstd.config import Config
+from nstd.core.backoff import Backoff
+from nstd.core.jobs import JobState
+from nstd.ops.metrics import Metrics
+from nstd.ops.notify import Notifications
+from nstd.outbox.files import log_path_for, output_path, result_exists
+from nstd.store import Store
+from nstd.work.protocol import Done, Failed, Progress
+from nstd.work.recorder import JobRecorder, job_order
+
+from . import broker as shared
+
+TICK_SECONDS = 0.2
+RECONCILE_SECONDS = 30.0
+PRESENCE_REFRESH_SECONDS = 2.0
+REPORTS_PER_TICK = 200
+
+
+class RemoteDispatcher:
+    def __init__(self, config: Config, store: Store, log, on_change: Callable[[], None],
+                 on_progress: Callable[[], None] = lambda: None, metrics: Optional[Metrics] = None,
+                 notifications: Optional[Notifications] = None):
+        self.config, self.store, self.log = config, store, log
+        self.recorder = JobRecorder(config, store, log, on_change, on_progress, metrics, notifications)
+        self.broker = None
+        self.consumer = None
+        self.pending: deque = deque()   # reports read but not yet recorded (the state file was full)
+        self.redis_backoff = Backoff(1.0, 30.0)
+        self.redis_error: Optional[str] = None
+        self.reconcile_due = 0.0
+        self.presence_due = 0.0
+        self.hosts: list[dict] = []
+
+    # -- what the daemon asks of a supervisor ---------------------------------------------
+    @property
+    def processed(self) -> int:
+        return self.recorder.processed
+
+    @property
+    def job_id(self) -> None:
+        return None  # nothing runs in this process: a stop need not wait for a job
+
+    def busy(self) -> bool:
+        return False
+
+    def healthy(self, now: float) -> bool:
+        return True  # Redis away is not the daemon's ill health: it goes on taking inputs
+
+    def restart_after_job(self) -> None:
+        self.log.info("worker hosts read their own config: restart `nstd worker` there for new worker settings")
+
+    def start(self, now: float, wait: bool = False) -> None:
+        self.log.info("dispatching to Redis", redis=shared.redacted(self.config.worker.redis_url))
+
+    def shutdown(self) -> None:
+        """Jobs out in Redis go on; their reports wait there for the next start."""
+        if self.broker is not None:
+            try:
+                self.consumer and self.consumer.close()
+                self.broker.close()
+            except Exception:
+                pass
+        self.broker = self.consumer = None
+
+    # -- the loop ---------------------------------------------------------------------------
+    def tick(self, now: float, dispatching: bool, stopping: bool = False) -> None:
+        if not self.redis_backoff.due(now):
+            time.sleep(TICK_SECONDS)
+            return
+        import redis
+        from dramatiq.errors import ConnectionError as BrokerConnectionError
+        try:
+            self._connect()
+            quiet = self._receive(now)
+            if now >= self.presence_due:
+                self.presence_due = now + PRESENCE_REFRESH_SECONDS
+                self.hosts = shared.workers(self.broker.client, self.config.worker.redis_heartbeat_seconds)
+            if quiet and now >= self.reconcile_due:
+                self.reconcile_due = now + RECONCILE_SECONDS
+                self.reconcile(now)
+            if dispatching and not stopping and self.recorder.dispatch_pause.due(now):
+                self._dispatch(now)
+        except (redis.RedisError, BrokerConnectionError, OSError) as e:
+            wait = self.redis_backoff.failed(now)
+            self.redis_error = str(e) or type(e).__name__
+            self.log.error("cannot reach Redis: jobs wait in the state file", error=self.redis_error,
+                           retry_in_s=wait)
+            self.shutdown()
+            return
+        if self.redis_error is not None:
+            self.log.info("Redis reachable again")
+            self.redis_error = None
+        self.redis_backoff.succeeded()
+
+    def _connect(self) -> None:
+        if self.broker is None:
+            w = self.config.worker
+            self.broker = shared.make_broker(w.redis_url, w.redis_heartbeat_seconds)
+            self.consumer = self.broker.consume(shared.REPORT_QUEUE, prefetch=REPORTS_PER_TICK,
+                                                timeout=int(TICK_SECONDS * 1000))
+
+    def _receive(self, now: float) -> bool:
+        """Record what the workers said; True if nothing was waiting."""
+        for _ in range(REPORTS_PER_TICK):
+            if not self.pending:
+                message = next(self.consumer)
+                if message is None:
+                    return True
+                self.pending.append(message)
+            message = self.pending[0]
+            self._record(shared.report_from(message), now)   # StoreUnavailable: kept, tried again
+            self.consumer.ack(message)
+            self.pending.popleft()
+        return False
+
+    def _record(self, report, now: float) -> None:
+        job = self.store.find_job(report.job_id)
+        if job is None:
+            return
+        if isinstance(report, Progress):
+            if job.state is JobState.RUNNING:
+                self.recorder.progress(job.id, report.progress, now)
+        elif isinstance(report, Done):
+            recovered_before = job.state is JobState.DONE and (job.outputs or {}).get("recovered")
+            if job.state in (JobState.RUNNING, JobState.QUEUED):
+                self.recorder.done(job.id, report.outputs)
+            elif recovered_before and not report.outputs.get("recovered"):
+                self.store.finish(job.id, report.outputs)  # the full outputs, thumbnails included
+        elif isinstance(report, Failed) and job.state is JobState.RUNNING:
+            if report.environmental:
+                self.store.release(job.id)
+                self.recorder.pause_dispatch(job.id, report.error, now)
+            else:
+                self.recorder.fail(job.id, report.error, report.permanent)
+
+    def _dispatch(self, now: float) -> None:
+        capacity = max(1, len(self.hosts))
+        for _ in range(capacity + 10):  # a bound: claims settled here (twins) do not fill a slot
+            if self.store.counts()["running"] >= capacity:
+                return
+            claimed = self.recorder.claim(now)
+            if claimed is None:
+                if not self.store.queue(1):
+                    return
+                continue
+            job, out = claimed
+            try:
+                sent = self.broker.enqueue(shared.paint_message(job_order(job, out, self.config)))
+            except Exception:
+                self.store.release(job.id)  # not sent: back in line, no attempt used
+                raise
+            self.store.set_dispatch(job.id, sent.options["redis_message_id"])
+
+    def reconcile(self, now: float) -> None:
+        """Running jobs that Redis no longer holds: finished if their result is there, else queued again."""
+        for job in self.store.jobs_in(JobState.RUNNING, limit=10_000):
+            if job.dispatch and shared.in_redis(self.broker, job.dispatch):
+                continue
+            out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
+                              job.spec["output_ext"], job.key)
+            if result_exists(out, job.key, job.input_relpath):
+                self.log.warning("job finished without a report reaching the daemon", job_id=job.id)
+                self.recorder.done(job.id, {"image": str(out), "log": str(log_path_for(out)), "recovered": True})
+            else:
+                self.store.release(job.id)
+                self.log.warning("job no longer in Redis: queued again", job_id=job.id, state=JobState.QUEUED.value)
+                self.recorder.on_change()
+

@@ -1,0 +1,139 @@
+"""`nstd worker --config FILE`: one worker host, one job at a time, from Redis.
+
+Loads the engine once and keeps it warm (style images cached, as the local worker does), then runs
+a Dramatiq worker with one thread and a prefetch of one, so that a host never holds a job it is
+not painting. Each job is the local worker's code (`nstd.painting`); its reports go to the
+daemon through Redis. Paths in a job are the daemon's; `worker.path_map` turns them into this
+host's (and back, for what is reported). The time limit is `worker.job_timeout_minutes`, or a day.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+
+import structlog
+
+from nstd.config import Config
+from nstd.core.errors import WorkerStartError
+from nstd.work.painting import HOST, paint
+from nstd.work.protocol import Done, Failed, Progress
+
+from . import broker as shared
+
+PRESENCE_SECONDS = 5.0
+NO_LIMIT_MS = 24 * 3600 * 1000
+
+
+class PathMap:
+    """The daemon's paths to this host's and back, by longest matching prefix."""
+
+    def __init__(self, mapping: dict[str, str]):
+        self.there_here = sorted(((a.rstrip("/"), b.rstrip("/")) for a, b in mapping.items()),
+                                 key=lambda p: -len(p[0]))
+
+    def _swap(self, path: str, pairs) -> str:
+        for src, dst in pairs:
+            if path == src or path.startswith(src + "/"):
+                return dst + path[len(src):]
+        return path
+
+    def here(self, path: str) -> str:
+        return self._swap(path, self.there_here)
+
+    def there(self, path: str) -> str:
+        return self._swap(path, [(b, a) for a, b in self.there_here])
+
+
+def run(config: Config) -> int:
+    import dramatiq
+
+    from nstd.engine import Engine, EngineError
+
+    structlog.contextvars.bind_contextvars(host=HOST)  # every line of a worker host names it
+    log = structlog.get_logger("nstd.worker")
+    w = config.worker
+    try:
+        engine = Engine(config.engine_options)
+    except EngineError as e:
+        log.error("worker cannot start", cause=str(e))
+        raise WorkerStartError(str(config.path), str(e)) from None
+    broker = shared.make_broker(w.redis_url, w.redis_heartbeat_seconds)
+    dramatiq.set_broker(broker)
+    paths = PathMap(w.path_map)
+    me = {"id": f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}", "host": HOST, "pid": os.getpid(),
+          "device": str(engine.device), "job": None, "progress": None, "started": time.time()}
+    lock = threading.Lock()
+
+    def publish() -> None:
+        with lock:
+            me["seen"] = time.time()
+            data = json.dumps(me)
+        try:
+            broker.client.hset(shared.PRESENCE, me["id"], data)
+        except Exception as e:  # Redis away: the next beat tries again; Dramatiq reconnects itself
+            log.warning("cannot reach Redis", error=str(e))
+
+    def report(message) -> None:
+        if isinstance(message, Progress):
+            with lock:
+                me["progress"] = message.progress
+        elif isinstance(message, Done):
+            out = dict(message.outputs)
+            for k in ("image", "log", "plot"):
+                if k in out:
+                    out[k] = paths.there(out[k])
+            message = Done(message.job_id, {**out, "host": HOST})
+        elif isinstance(message, Failed):
+            message = Failed(message.job_id, f"{message.error} (on {HOST})", message.permanent,
+                             message.environmental)
+        broker.enqueue(shared.report_message(message))
+
+    def paint_job(fields: dict) -> None:
+        order = shared.order_from(fields)
+        order = type(order)(**{**fields, "images": tuple({**r, "path": paths.here(r["path"])} for r in order.images),
+                               "input": paths.here(order.input), "output": paths.here(order.output),
+                               "outbox": paths.here(order.outbox)})
+        with lock:
+            me["job"], me["progress"] = order.id, None
+        publish()
+        log.info("job running", job_id=order.id, input=order.relpath, style=order.style)
+        try:
+            paint(engine, order, w.max_pixels, report)
+        finally:
+            with lock:
+                me["job"], me["progress"] = None, None
+            publish()
+        log.info("job finished", job_id=order.id)
+
+    limit = int(w.job_timeout_minutes * 60_000) or NO_LIMIT_MS
+    dramatiq.actor(paint_job, actor_name="paint", queue_name=shared.PAINT_QUEUE, max_retries=0,
+                   time_limit=limit, broker=broker)
+    worker = dramatiq.Worker(broker, queues={shared.PAINT_QUEUE}, worker_threads=1)
+    worker.queue_prefetch = 1
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(PRESENCE_SECONDS):
+            publish()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    publish()
+    threading.Thread(target=beat, name="nstd-presence", daemon=True).start()
+    worker.start()
+    log.info("worker ready", id=me["id"], pid=me["pid"], device=me["device"], redis=shared.redacted(w.redis_url))
+    stop.wait()
+    log.info("worker stopping: the running job finishes first")
+    worker.stop()
+    try:
+        broker.client.hdel(shared.PRESENCE, me["id"])
+    except Exception:
+        pass
+    broker.close()
+    return 0
+
