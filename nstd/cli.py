@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -67,6 +68,16 @@ def _status(args) -> int:
 
     config = load_config(args.config)
     print(report_json(config) if args.json else report(config))
+    return 0
+
+
+def _history(args) -> int:
+    from nstd.config import load_config
+    from nstd.review.history import history, render, render_json
+
+    h = history(load_config(args.config), args.state, args.rule, args.style, args.photo, args.since,
+                args.page, args.per_page)
+    print(render_json(h) if args.json else render(h))
     return 0
 
 
@@ -137,10 +148,11 @@ def _retry(args) -> int:
         n, returned, problems = retry(config, store, args.job or None)
     finally:
         store.close()
-    print(f"{n} failed job(s) queued again; {returned} refused input(s) moved back to the inbox; "
-          "a running daemon picks them up")
+    if n or returned or not problems:
+        print(f"{n} failed job(s) queued again; {returned} refused input(s) moved back to the inbox; "
+              "a running daemon picks them up")
     for problem in problems:
-        print(f"not moved back: {problem}", file=sys.stderr)
+        print(f"nstd: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
@@ -213,21 +225,35 @@ def _web_password(args) -> int:
 
 
 def _demo(args) -> int:
+    from contextlib import nullcontext
+
+    from PIL import Image
+
     from nstd.daemon import Daemon
-    from nstd.demo import make_workspace
+    from nstd.demo import JobBars, command_for, make_workspace, schedule_words
 
     root = args.workspace.resolve()
+    renewing = root.is_dir() and any(root.iterdir())
     config = make_workspace(root, args.content or [], args.style, args.size, args.iterations)
-    print(f"demo workspace {root}: {len(list((root / 'inbox').rglob('*.*')))} pictures in the inbox; "
-          f"painting them ({args.size} px, {args.iterations} iterations each)...", flush=True)
-    Daemon(config, until_idle=True, log_json=args.log_json).run()
+    pictures = sorted(p for p in (root / "inbox").rglob("*.*") if p.is_file())
+    first = pictures[0] if pictures else None
+    with Image.open(first) if first else nullcontext() as img:
+        plan = schedule_words(args.size, args.iterations, img.size) if img else f"{args.size} px"
+    print(("renewed" if renewing else "made") + f" the demo workspace {root}: {len(pictures)} pictures in the "
+          f"inbox; painting each at {plan}...", flush=True)
+    bars = JobBars()
+    try:
+        Daemon(config, until_idle=True, log_json=args.log_json, progress_view=bars).run()
+    finally:
+        bars.close()
     outputs = sorted(p for p in (root / "outbox").glob("*/*") if p.suffix in (".png", ".jpg")
                      and not p.name.endswith(".loss.png"))
     print(f"\ndone: {len(outputs)} results in {root / 'outbox'}; open {root / 'outbox' / 'index.html'} "
           "in a browser to review them")
     for p in outputs:
         print(f"  {p}  (loss log {p.with_suffix('.json').name})")
-    print(f"inputs archived in {root / 'archive'}\nrun it as a daemon: nstd run --config {config}")
+    print(f"inputs archived in {root / 'archive'}\n"
+          f"run it as a daemon: {command_for(sys.argv[0])} run --config {config}")
     return 0 if outputs else 1
 
 
@@ -259,11 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     with_config("check", "validate a config file and report every problem", _check)
     q = with_config("status", "jobs per state, the running job, the queue's order, recent failures", _status)
     q.add_argument("--json", action="store_true", help="the same facts as JSON, for scripts")
+    q = with_config("history", "every job, newest first: id, photo, style, rule, state, when, how long, result",
+                    _history)
+    q.add_argument("--state", help="only jobs in this state: queued, running, done, failed, deleted")
+    q.add_argument("--rule", help="only jobs of this rule")
+    q.add_argument("--style", help="only jobs with this style")
+    q.add_argument("--photo", help="only photos whose inbox name contains this")
+    q.add_argument("--since", help="only jobs changed since: 3h, 2d, 1w ago, or a date such as 2026-12-01")
+    q.add_argument("--page", type=int, default=1, help="page number, 1 the newest (default: 1)")
+    q.add_argument("--per-page", type=int, default=20, help="jobs per page (default: 20)")
+    q.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
     q = with_config("pause", "let the running job finish and start no new one, until resume", _pause)
     q.add_argument("--why", default="nstd pause", help="a note shown by status (default: nstd pause)")
     with_config("resume", "start jobs again after a pause", _resume)
     q = with_config("rerun", "paint an archived or failed photo again with other styles or settings", _rerun)
-    q.add_argument("input", help="the photo's name in the inbox (as `nstd status` shows it), or its file's path")
+    q.add_argument("input", help="the photo's name in the inbox (as `nstd history` shows it), or its file's path")
     q.add_argument("--style", action="append", metavar="NAME", help="a style from the config (repeatable; "
                    "default: the styles it was painted with)")
     q.add_argument("--set", action="append", metavar="KEY=VALUE", help="a parameter, e.g. style_weight=80 "
@@ -275,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     q = with_config("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)
     q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")
     q = with_config("delete", "delete results (image, loss log, plot) from the outbox and the gallery", _delete)
-    q.add_argument("job", type=int, nargs="+", help="job ids, as the gallery's details and `nstd status` show them")
+    q.add_argument("job", type=int, nargs="+", help="job ids, as `nstd history` and the gallery's details show them")
 
     with_config("worker", "paint jobs from Redis on this host, one at a time (worker.backend: redis)", _worker)
     with_config("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
@@ -306,6 +342,13 @@ def main(argv: list[str] | None = None) -> int:
         return WorkerStartError.exit_code
     except EngineError as e:  # a run that cannot go on (parameters, divergence): the job's error
         print(f"nstd: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `nstd history | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as e:  # a path the user gave that cannot be read or written: their fix, not a crash
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"nstd: {where}{e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -44,6 +44,7 @@ from nstd.work.supervisor import WorkerSupervisor
 from nstd.work.worker import WorkerProcess
 
 AUDIT_SECONDS = 5.0  # a stat per result: 10k results cost ~30 ms
+HEARTBEAT_SECONDS = 5.0  # how stale `nstd status`'s "last heartbeat" may be (sooner when arrivals change)
 
 
 def spawn_worker_process(log_json: bool | None) -> Callable[[Config], WorkerProcess]:
@@ -58,10 +59,12 @@ def worker_settings(config: Config) -> tuple:
 
 class Daemon:
     def __init__(self, config_path: str | Path, until_idle: bool = False, log_json: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic, spawn: Optional[Callable] = None):
+                 clock: Callable[[], float] = time.monotonic, spawn: Optional[Callable] = None,
+                 progress_view: Optional[Callable[[int, dict], None]] = None):
         self.config_path = Path(config_path)
         self.config = load_config(self.config_path)
         self.until_idle = until_idle
+        self.progress_view = progress_view  # e.g. the demo's progress bar on a terminal
         self.clock = clock
         self.log = logs.get("daemon")
         self.store = Store(self.config.state)
@@ -74,12 +77,12 @@ class Daemon:
         if self.config.worker.backend == "redis":
             from nstd.work.remote.dispatcher import RemoteDispatcher
             self.supervisor = RemoteDispatcher(self.config, self.store, self.log, on_change=self._gallery_now,
-                                               on_progress=self._gallery_soon, metrics=self.metrics,
+                                               on_progress=self._progress, metrics=self.metrics,
                                                notifications=self.notifications)
         else:
             self.supervisor = WorkerSupervisor(self.config, self.store, self.log,
                                                spawn or spawn_worker_process(log_json),
-                                               on_change=self._gallery_now, on_progress=self._gallery_soon,
+                                               on_change=self._gallery_now, on_progress=self._progress,
                                                metrics=self.metrics, notifications=self.notifications)
         self.filing = Filing(self.config, self.store, self.log, on_filed=lambda: None,
                              on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()))
@@ -91,6 +94,7 @@ class Daemon:
         self.was_busy = False
         self.audit_due = 0.0  # when to look for results deleted by hand next
         self.seen_changes: Optional[int] = None  # the store's change count from other processes
+        self.beat: tuple[float, Optional[dict]] = (float("-inf"), None)  # last heartbeat: when, arrivals
 
     # -- life cycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -130,6 +134,8 @@ class Daemon:
                       outbox=str(c.outbox), pid=os.getpid(), until_idle=self.until_idle)
         for warning in rule_warnings(c, []):
             self.log.warning("config warning", warning=warning)
+        self.store.record_daemon({"pid": os.getpid(), "host": socket.gethostname(), "version": __version__,
+                                  "since": time.time(), "heartbeat": time.time(), "config": str(c.path)})
         self.intake.start()
         self.metrics.serve(c.metrics.listen)
         if c.metrics.listen:
@@ -204,6 +210,10 @@ class Daemon:
         if self.was_busy and not busy:
             self.notifications.queue_drained()
         self.was_busy = busy
+        arriving = self.intake.arriving()
+        if arriving != self.beat[1] or now - self.beat[0] >= HEARTBEAT_SECONDS:
+            self.store.heartbeat(time.time(), arriving)
+            self.beat = (now, arriving)
         changes = self.store.change_count()
         if changes != self.seen_changes:  # `nstd pause`, `nstd delete`, the web app: show it
             self.seen_changes = changes
@@ -259,6 +269,11 @@ class Daemon:
     # -- the gallery ----------------------------------------------------------------------
     def _gallery_now(self) -> None:
         self.gallery_due = 0.0
+
+    def _progress(self, job_id: int, progress: dict) -> None:
+        self._gallery_soon()
+        if self.progress_view:
+            self.progress_view(job_id, progress)
 
     def _gallery_soon(self) -> None:
         if self.gallery_due is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -65,6 +66,7 @@ def test_one_input_that_cannot_be_filed_waits_alone_then_ends_in_failed(setup):
     assert not blocked.exists()
     report = json.loads((s.failed / "sub__a.png.error.json").read_text())
     assert report["stage"] == "filing" and "could not be filed away" in report["error"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", report["time"])  # people read it
     assert (s.failed / "sub__a.png").read_bytes() == png(1)
     assert s.store.input_counts() == {"archived": 1, "failed": 1}
 

@@ -45,13 +45,16 @@ def test_pause_holds_new_jobs_across_a_restart_and_resume_starts_them_by_priorit
     status = json.loads(nstd("status", "--json").stdout)
     assert status["paused"]["why"] == "nstd pause" and status["jobs"]["queued"] == 2
     assert [j["input"] for j in status["queue"]] == ["urgent/later.png", "first.png"]
-    assert "PAUSED since" in nstd("status").stdout
+    text = nstd("status").stdout
+    assert "PAUSED since" in text and f"daemon: running, pid {d2.proc.pid}" in text
+    assert status["daemon"]["running"] and status["daemon"]["pid"] == d2.proc.pid
     assert all(r["state"] == "queued" for r in job_rows(config))
     assert nstd("resume").stdout.startswith("resumed")
     wait_for(lambda: all(r["state"] == "done" for r in job_rows(config)), 120, what="both painted")
     order = [r["relpath"] for r in sorted(job_rows(config), key=lambda r: r["started"])]
     assert order == ["urgent/later.png", "first.png"]     # the higher priority ran first
     stops_cleanly(d2)
+    assert f"daemon: NOT RUNNING (the last one, pid {d2.proc.pid}" in nstd("status").stdout
 
 
 def scrape(port: int) -> str:

@@ -43,7 +43,7 @@ def request(port: int, method: str, path: str, body: dict | None = None, headers
 class Site:
     """A workspace with a state file holding a result, a failure and a queued job, and `nstd web` on it."""
 
-    def __init__(self, folder: Path, password: bool = True):
+    def __init__(self, folder: Path, password: bool = True, watch: dict | None = None):
         from nstd.config import load_config
         from nstd.core.jobs import job_key
         from nstd.store import Store
@@ -54,7 +54,7 @@ class Site:
         web = f"web:\n  listen: 127.0.0.1:{self.port}\n"
         if password:
             web += f"  password_hash: \"{hash_password(PASSWORD)}\"\n"
-        self.config_path = write_config(folder, extra=web)
+        self.config_path = write_config(folder, extra=web, **({"watch": watch} if watch else {}))
         config = load_config(self.config_path)
         self.outbox = config.outbox
         spec = config.rules[0].jobs[0]

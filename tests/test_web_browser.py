@@ -105,3 +105,33 @@ def test_review_and_steer_from_the_browser(web, browser, tmp_path):
     wait_for(lambda: f'id="{victim_id}"' not in (tmp_path / "outbox" / "index.html").read_text(), 60,
              what="the static gallery without the deleted card")
     shutil.copy(tmp_path / "outbox" / "index.html", tmp_path / "index-after.html")
+
+
+def test_photos_uploaded_from_the_browser_are_painted(web, browser, tmp_path):
+    """A phone's camera roll, as selenium gives it: several files through the page's file input."""
+    from selenium.webdriver.common.by import By
+    url, daemon = web
+    driver = browser
+    driver.get(url + "/login")
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "form.upload input[type=file]"), 30,
+             what="the upload form after login")
+    camera = tmp_path / "camera"
+    camera.mkdir()
+    for i, name in enumerate(["IMG_0001.png", "IMG_0002.png", "notes.txt"]):
+        (camera / name).write_bytes(png(20 + i) if name.endswith(".png") else b"not a photo")
+    driver.find_element(By.CSS_SELECTOR, "form.upload input[type=file]").send_keys(
+        "\n".join(str(p) for p in sorted(camera.iterdir())))
+    done = "return [...document.querySelectorAll('ul.uploads li')].map(li => li.className + ':' + li.textContent)"
+    wait_for(lambda: len([t for t in driver.execute_script(done) if t.split(":")[0]]) == 3, 60,
+             what="three uploads answered")
+    answers = driver.execute_script(done)
+    assert sum(a.startswith("uploaded:") for a in answers) == 2 and any(
+        a.startswith("bad:") and "notes.txt" in a for a in answers), answers
+    screenshot(driver, Path(os.environ.get("NSTD_SCREENSHOTS", tmp_path)) / "web-upload.png", 1000)
+    # Taken by the daemon as dropped files: painted, and the page shows them without a reload.
+    painted = [tmp_path / "outbox" / "stripes" / f"{name}__stripes.png" for name in ("IMG_0001", "IMG_0002")]
+    wait_for(lambda: all(p.is_file() for p in painted), 180, what="both uploads painted")
+    wait_for(lambda: len(cards(driver)) == 4, 60, what="the uploaded photos' cards")
+    assert not list((tmp_path / "inbox").rglob("*.part"))

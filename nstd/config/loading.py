@@ -9,7 +9,7 @@ import yaml
 
 from nstd.core.errors import ConfigError
 
-from .resolve import Config, resolve
+from .resolve import Config, resolve, unknown_styles_in
 from .schema import ConfigModel
 
 _UNION_TAGS = {"str", "list[str]", "StyleModel", "StyleImageModel", "Params"}
@@ -53,5 +53,6 @@ def load_config(path: str | Path) -> Config:
     try:
         model = ConfigModel.model_validate(raw)
     except pydantic.ValidationError as e:
-        raise ConfigError(str(path), problem_lines(e.errors())) from None
+        problems = problem_lines(e.errors())
+        raise ConfigError(str(path), problems + [p for p in unknown_styles_in(raw) if p not in problems]) from None
     return resolve(model, path)

@@ -62,6 +62,27 @@ class Config:
         return {job.style: job.images for rule in self.rules for job in rule.jobs}
 
 
+def unknown_style(rule: int, name: str, known: list[str]) -> str:
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(known)})"
+    return f"rules.{rule}.style: unknown style {name!r}{hint}"
+
+
+def unknown_styles_in(raw: dict) -> list[str]:
+    """Rules naming styles the file does not define, read from the raw YAML: reported beside a
+    schema error elsewhere in the file, so one `nstd check` shows every problem."""
+    styles, rules = raw.get("styles"), raw.get("rules")
+    if not isinstance(styles, dict) or not isinstance(rules, list):
+        return []
+    problems = []
+    for i, rule in enumerate(rules):
+        names = rule.get("style") if isinstance(rule, dict) else None
+        for name in [names] if isinstance(names, str) else names if isinstance(names, list) else []:
+            if isinstance(name, str) and name not in styles:
+                problems.append(unknown_style(i, name, [str(k) for k in styles]))
+    return problems
+
+
 def _given(model: BaseModel) -> dict:
     return {k: v for k, v in model.model_dump(exclude_none=True).items()}
 
@@ -98,9 +119,7 @@ def resolve(model: ConfigModel, path: Path) -> Config:
         jobs = []
         for name in names:
             if name not in styles:
-                near = difflib.get_close_matches(name, list(styles), n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(styles)})"
-                problems.append(f"rules.{i}.style: unknown style {name!r}{hint}")
+                problems.append(unknown_style(i, name, list(styles)))
                 continue
             refs, style_params = styles[name]
             merged = {**defaults, **style_params, **_given(rule.params)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Optional
 
 
@@ -21,3 +22,14 @@ def first_line(text: Optional[str]) -> str:
     """The headline of an error, whatever it holds (a traceback, nothing at all)."""
     lines = (text or "").strip().splitlines()
     return lines[0] if lines else "no reason recorded"
+
+
+def now_iso() -> str:
+    """The local time with its UTC offset, to the second: what people and scripts both read."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def iso(timestamp: Optional[float]) -> Optional[str]:
+    if timestamp is None:
+        return None
+    return _dt.datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")

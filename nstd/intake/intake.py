@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 from nstd.config import Config
 from nstd.core.fileids import kind_of
+from nstd.core.humane import now_iso
 from nstd.core.jobs import JobState, job_key
 from nstd.ops.metrics import Metrics
 from nstd.outbox.files import move_input, result_exists
@@ -93,6 +94,15 @@ class Intake:
 
     def alive(self) -> bool:
         return self.watcher is not None and self.watcher.alive()
+
+    def arriving(self, shown_at_most: int = 20) -> dict:
+        """Files seen but not yet taken, for `nstd status`: settling, waiting to be read again
+        (a decode failed while it may still be arriving), or being inspected."""
+        inbox = self.config.inbox
+        seen = [(p, "waiting to read again" if c.attempts else "settling") for p, c in self.tracker.candidates.items()]
+        seen += [(p, "inspecting") for p in self.inspector.busy_with()]
+        return {"count": len(seen), "first": [{"input": os.path.relpath(p, inbox), "stage": stage}
+                                              for p, stage in sorted(seen)[:shown_at_most]]}
 
     def idle(self) -> bool:
         return not len(self.tracker) and not len(self.inspector)
@@ -238,7 +248,7 @@ class Intake:
             self.log.info("dropped again: its results are in the outbox already", input=rel)
 
     def quarantine(self, entry: Entry, cause: str, sha256: str = "") -> None:
-        report = {"input": entry.rel, "error": cause, "stage": "intake", "time": time.time()}
+        report = {"input": entry.rel, "error": cause, "stage": "intake", "time": now_iso()}
         try:
             size = os.lstat(entry.path).st_size
             dest = move_input(entry.path, self.config.failed, entry.rel, report)

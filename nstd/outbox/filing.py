@@ -10,14 +10,13 @@ reason, and is not taken again.
 from __future__ import annotations
 
 import errno
-import time
 from pathlib import Path
 from typing import Callable
 
 from nstd.config import Config
 from nstd.core.backoff import Backoff
 from nstd.core.fileids import file_sha256
-from nstd.core.humane import first_line
+from nstd.core.humane import first_line, now_iso
 from nstd.core.jobs import JobState
 from nstd.store import Input, Job, Store
 
@@ -112,4 +111,4 @@ def failure_report(inp: Input, jobs: list[Job], cause: str) -> dict:
     return {"input": inp.relpath, "error": cause, "stage": "processing",
             "jobs": [{"job_id": j.id, "style": j.style, "state": j.state.value, "attempts": j.attempts,
                       "error": j.error} for j in jobs],
-            "time": time.time()}
+            "time": now_iso()}

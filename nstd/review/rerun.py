@@ -9,6 +9,8 @@ earlier result's loss log names another job key), and the photo is not moved aga
 
 from __future__ import annotations
 
+import difflib
+
 from pathlib import Path
 
 import pydantic
@@ -17,7 +19,8 @@ import yaml
 from nstd.config import Config, ParamsModel, problem_lines
 from nstd.core.errors import ConfigError, NstdError
 from nstd.core.fileids import file_sha256
-from nstd.core.jobs import JobSpec, job_key
+from nstd.core.jobs import JobSpec, JobState, job_key
+from nstd.core.names import shown
 from nstd.engine import EngineError, params_from
 from nstd.outbox.files import return_to_inbox
 from nstd.store import Input, Store
@@ -31,10 +34,18 @@ def parse_settings(pairs: list[str]) -> dict:
         if not sep or not key.strip():
             raise ConfigError("--set", [f"{pair!r}: expected key=value, e.g. style_weight=80"])
         given[key.strip()] = yaml.safe_load(value)
+    known = list(ParamsModel.model_fields)
+    problems = []
+    for key in [k for k in given if k not in known]:
+        near = difflib.get_close_matches(key, known, n=1)
+        problems.append(f"{key}: unknown setting" + (f" (did you mean {near[0]!r}?)" if near else
+                                                     " (any `nstd stylize` option with _ for -)"))
     try:
-        ParamsModel.model_validate(given)
+        ParamsModel.model_validate({k: v for k, v in given.items() if k in known})
     except pydantic.ValidationError as e:
-        raise ConfigError("--set", problem_lines(e.errors())) from None
+        problems += problem_lines(e.errors())
+    if problems:
+        raise ConfigError("--set", problems)
     return given
 
 
@@ -79,8 +90,9 @@ def retry(config: Config, store: Store, job_ids: list[int] | None = None,
 
     No ids: every failed job and every refused input. Returns (jobs queued, inputs returned, problems).
     """
+    problems = [p for p in map(lambda j: _not_retryable(store, j), job_ids or []) if p]
     queued = store.retry(job_ids) if job_ids or not input_ids else 0
-    returned, problems = 0, []
+    returned = 0
     refused = [] if job_ids and not input_ids else store.refused_inputs()
     for inp in refused:
         if input_ids and inp.id not in input_ids:
@@ -88,11 +100,21 @@ def retry(config: Config, store: Store, job_ids: list[int] | None = None,
         try:
             dest = return_to_inbox(Path(inp.path), config.inbox, inp.relpath)
         except OSError as e:
-            problems.append(f"{inp.path}: {e.strerror or e}")
+            problems.append(f"{inp.path}: not moved back to the inbox: {e.strerror or e}")
             continue
         store.mark_returned(inp.id, str(dest))
         returned += 1
     return queued, returned, problems
+
+
+def _not_retryable(store: Store, job_id: int) -> str | None:
+    job = store.find_job(job_id)
+    if job is None:
+        return f"job {job_id}: no such job (`nstd history` lists them)"
+    if job.state is JobState.FAILED:
+        return None
+    hint = (f"; `nstd rerun {shown(job.input_relpath)}` paints it again" if job.state is JobState.DONE else "")
+    return f"job {job_id} is {job.state.value}, not failed: nothing to retry{hint}"
 
 
 __all__ = ["parse_settings", "rerun", "rerun_input", "retry"]

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 from nstd.config import Config
-from nstd.core.humane import duration, first_line
+from nstd.core.humane import duration, first_line, iso
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
 from nstd.outbox.results import missing_results
@@ -34,6 +35,8 @@ def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
         counts["deleted"] += len(gone)
         return {
             "state": str(config.state),
+            "daemon": _daemon_facts(store),
+            "arriving": store.arriving() if store.daemon_running() else {"count": 0, "first": []},
             "jobs": counts,
             "inputs": store.input_counts(),
             "paused": store.paused(),
@@ -49,6 +52,29 @@ def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
         }
     finally:
         store.close()
+
+
+def _daemon_facts(store: Store) -> dict:
+    """Alive is the lock's word (the kernel drops it with the process); the rest is the daemon's record."""
+    record = store.daemon_facts() or {}
+    beat = record.get("heartbeat")
+    return {"running": store.daemon_running(), "pid": record.get("pid"), "host": record.get("host"),
+            "version": record.get("version"), "since": iso(record.get("since")), "heartbeat": iso(beat),
+            "heartbeat_age_s": round(time.time() - beat, 1) if beat else None}
+
+
+def _daemon_line(d: dict) -> str:
+    if d["running"]:
+        return (f"daemon: running, pid {d['pid']} on {d['host']} since {_short(d['since'])}, last heartbeat "
+                f"{duration(d['heartbeat_age_s'])} ago")
+    if d["pid"] is None:
+        return "daemon: NOT RUNNING (none has run on this state file yet): `nstd run --config FILE` starts one"
+    return (f"daemon: NOT RUNNING (the last one, pid {d['pid']} on {d['host']}, was last seen "
+            f"{_short(d['heartbeat'])}): start it with `nstd run` or `systemctl start nstd`")
+
+
+def _short(stamp: str | None) -> str:
+    return stamp.replace("T", " ")[:19] if stamp else "?"
 
 
 def _redis_facts(config: Config) -> dict:
@@ -68,9 +94,15 @@ def _redis_facts(config: Config) -> dict:
 
 def report(config: Config, failures: int = 10) -> str:
     f = facts(config, failures)
-    lines = [f"state: {f['state']}",
+    lines = [_daemon_line(f["daemon"]), f"state: {f['state']}",
              "jobs: " + ", ".join(f"{f['jobs'][s.value]} {s.value}" for s in JobState),
              "inputs: " + (", ".join(f"{n} {s}" for s, n in sorted(f["inputs"].items())) or "none")]
+    arriving = f["arriving"]
+    if arriving["count"]:
+        more = arriving["count"] - len(arriving["first"])
+        lines.append(f"arriving: {arriving['count']} file(s) seen, not yet taken: "
+                     + ", ".join(f"{shown(a['input'])} ({a['stage']})" for a in arriving["first"])
+                     + (f" and {more} more" if more > 0 else ""))
     if f["paused"]:
         since = dt.datetime.fromtimestamp(f["paused"]["since"]).strftime("%Y-%m-%d %H:%M")
         lines.append(f"PAUSED since {since} ({f['paused'].get('why')}): no new job starts; `nstd resume`")

@@ -16,6 +16,7 @@ UPDATE changed exactly one row.
 """
 
 from .inputs import Inputs
+from .presence import Presence
 from .queue import MAX_INTERRUPTIONS, JobQueue
 from .records import INPUT_OPEN, Input, Job
 from .reports import Reports
@@ -24,9 +25,9 @@ from .schema import SCHEMA
 from .statefile import StateFile, StoreUnavailable
 
 
-class Store(JobQueue, Inputs, Results, Reports):
+class Store(JobQueue, Inputs, Results, Reports, Presence):
     """The state file with every question nstd asks of it; each part is its own class and module."""
 
 
-__all__ = ["INPUT_OPEN", "MAX_INTERRUPTIONS", "SCHEMA", "Input", "Inputs", "Job", "JobQueue", "Reports", "Results",
-           "StateFile", "Store", "StoreUnavailable"]
+__all__ = ["INPUT_OPEN", "MAX_INTERRUPTIONS", "SCHEMA", "Input", "Inputs", "Job", "JobQueue", "Presence", "Reports",
+           "Results", "StateFile", "Store", "StoreUnavailable"]

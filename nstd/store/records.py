@@ -35,6 +35,9 @@ class Job:
     finished: Optional[float] = None
     priority: int = 0
     dispatch: Optional[str] = None  # the redis backend's message id while it is out
+    created: Optional[float] = None
+    started: Optional[float] = None
+    updated: Optional[float] = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> "Job":
@@ -44,7 +47,8 @@ class Job:
                    json.loads(row["progress"]) if row["progress"] else None,
                    row["path"], row["relpath"], row["sha256"], row["finished"], row["priority"],
                    # A state file the daemon has not migrated yet, read by `nstd status` or the web app.
-                   row["dispatch"] if "dispatch" in row.keys() else None)
+                   row["dispatch"] if "dispatch" in row.keys() else None,
+                   row["created"], row["started"], row["updated"])
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 from nstd.core.jobs import JobState
+from nstd.core.names import fs_bytes
 
 from .records import JOB_SELECT, Input, Job, input_from_row
 from .statefile import StateFile
@@ -38,3 +41,26 @@ class Reports(StateFile):
 
     def input_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM inputs GROUP BY state")}
+
+    def history(self, state: Optional[str] = None, rule: Optional[str] = None, style: Optional[str] = None,
+                photo: Optional[str] = None, since: Optional[float] = None, limit: int = 20,
+                offset: int = 0) -> tuple[int, list[Job]]:
+        """Every job, newest first (by its last change), filtered; `photo` matches part of the inbox
+        name. Returns the number that match and one page of them."""
+        where, args = [], []
+        for column, value in (("jobs.state", state), ("jobs.rule", rule), ("jobs.style", style)):
+            if value is not None:
+                where.append(f"{column}=?")
+                args.append(value)
+        if photo:
+            where.append("instr(inputs.relpath, CAST(? AS TEXT)) > 0")
+            args.append(fs_bytes(photo))
+        if since is not None:
+            where.append("jobs.updated >= ?")
+            args.append(since)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self.db.execute("SELECT COUNT(*) FROM jobs JOIN inputs ON inputs.id = jobs.input_id" + clause,
+                                args).fetchone()[0]
+        rows = self.db.execute(JOB_SELECT + clause + " ORDER BY jobs.updated DESC, jobs.id DESC LIMIT ? OFFSET ?",
+                               (*args, limit, offset))
+        return total, [Job.from_row(r) for r in rows]

@@ -114,19 +114,23 @@ class StateFile:
         return self.db.execute("PRAGMA data_version").fetchone()[0]
 
     def daemon_running(self) -> bool:
-        """True while a daemon holds this state file's lock."""
-        try:
-            fd = os.open(f"{self.path}.lock", os.O_RDONLY)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
+        return daemon_running_on(self.path)
 
 
 def _inode(path: Path) -> int:
     return os.stat(path).st_ino
+
+
+def daemon_running_on(state: Path) -> bool:
+    """True while a daemon holds this state file's lock (it is released when the daemon dies)."""
+    try:
+        fd = os.open(f"{state}.lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)

@@ -12,7 +12,7 @@ import socket
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from .protocol import Done, Failed, JobOrder, Progress
 
@@ -65,6 +65,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                 "recovered": True}))
         return
     last_sent = [0.0]
+    last_loss: list[Optional[float]] = [None]  # the trace records losses every log_every steps only
 
     def progress(p) -> None:
         if not still_wanted():
@@ -74,6 +75,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                 write_jpeg(p.snapshot(), preview_path(outbox, job_id), side=512)
             except OSError:
                 pass  # a preview is a courtesy; a full disk shows up when the result is written
+        if p.losses:
+            last_loss[0] = p.losses["total"]
         now = time.monotonic()
         if now - last_sent[0] >= 1.0 or p.done == p.total:
             last_sent[0] = now
@@ -82,7 +85,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                             "it_per_s": round(p.iterations_per_second, 3),
                                             "eta_s": round(p.eta_seconds, 1) if p.eta_seconds is not None
                                             else None,
-                                            "loss": p.losses["total"] if p.losses else None,
+                                            "loss": last_loss[0],
+                                            "scale": f"{p.level + 1}/{p.levels}",
                                             "host": HOST}))
 
     try:
@@ -104,7 +108,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                        rule=job.rule, style=job.style, style_files=list(job.images))
         try:
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
-            plot = write_loss_plot(result.trace, image_path, title=f"{shown(job.relpath)} / {job.style}")
+            sizes = tuple(_size_label(s["size"]) for s in result.info.get("schedule", ()))
+            plot = write_loss_plot(result.trace, image_path, title=f"{shown(job.relpath)} / {job.style}", sizes=sizes)
             thumbs = write_thumbnails(outbox, job_id, job.sha256, content,
                                       [(s.key, s.image) for s in styles],
                                       result.image)
@@ -135,3 +140,6 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                 "device": result.info["device"]}))
 
 
+def _size_label(dims) -> str:
+    width, height = dims
+    return f"{width}x{height}"

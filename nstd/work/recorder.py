@@ -30,7 +30,7 @@ PROGRESS_WRITE_SECONDS = 1.0
 
 class JobRecorder:
     def __init__(self, config: Config, store: Store, log, on_change: Callable[[], None],
-                 on_progress: Callable[[], None] = lambda: None, metrics: Optional[Metrics] = None,
+                 on_progress: Callable[[int, dict], None] = lambda *_: None, metrics: Optional[Metrics] = None,
                  notifications: Optional[Notifications] = None):
         self.config, self.store, self.log = config, store, log
         self.metrics = metrics or Metrics()
@@ -71,7 +71,7 @@ class JobRecorder:
         if now - self.last_progress_write.get(job_id, float("-inf")) >= PROGRESS_WRITE_SECONDS:
             self.last_progress_write[job_id] = now
             self.store.set_progress(job_id, progress)
-        self.on_progress()
+        self.on_progress(job_id, progress)
         if now - self.last_progress_log >= PROGRESS_LOG_SECONDS:
             self.last_progress_log = now
             self.log.info("job progress", job_id=job_id, **progress)

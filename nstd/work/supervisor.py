@@ -34,7 +34,7 @@ WORKER_BOOT_SECONDS = 300.0
 
 class WorkerSupervisor:
     def __init__(self, config: Config, store: Store, log, spawn: Callable[[Config], object],
-                 on_change: Callable[[], None], on_progress: Callable[[], None] = lambda: None,
+                 on_change: Callable[[], None], on_progress: Callable[[int, dict], None] = lambda *_: None,
                  metrics: Optional[Metrics] = None, notifications: Optional[Notifications] = None):
         self.config, self.store, self.log, self.spawn = config, store, log, spawn
         self.metrics = metrics or Metrics()

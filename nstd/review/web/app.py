@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -29,6 +29,7 @@ from nstd.store import Store
 from . import auth
 from .events import event_stream
 from .files import NotServed, chunks, etag, media_type, open_under
+from .uploads import Upload, UploadRefused, clean_name, folders, remove_stale_temps
 
 MAX_BODY = 64 * 1024  # forms only: a bigger body is refused before it is read
 SECURITY_HEADERS = {
@@ -76,18 +77,24 @@ class WebApp:
 
     async def authorised(self, request: Request) -> dict:
         """The form of an action, once its session and CSRF token are right; else Refused."""
+        self.permit(request)
+        form = dict(await request.form())
+        self.check_session(request, form.get("csrf"))
+        return form
+
+    def permit(self, request: Request) -> None:
         if not self.writable:
             raise Refused(403, "read-only: set web.password_hash (nstd web-password) to allow actions")
         origin = request.headers.get("origin")
         if origin and origin.split("://", 1)[-1] != request.headers.get("host"):
             raise Refused(403, "cross-site request refused")
-        form = dict(await request.form())
+
+    def check_session(self, request: Request, csrf) -> None:
         session = self.session(request)
         if session is None:
             raise Refused(401, "log in first")
-        if not auth.csrf_ok(session, form.get("csrf")):
+        if not auth.csrf_ok(session, csrf):
             raise Refused(403, "stale or missing form token: reload the page")
-        return form
 
     # -- pages ------------------------------------------------------------------------------
     def page_vars(self, store: Store, request: Request) -> dict:
@@ -102,6 +109,7 @@ class WebApp:
             "can_act": self.writable and session is not None, "writable": self.writable,
             "csrf": session.csrf if session else "", "style_names": list(self.config.style_images),
         }
+        values["upload_folders"] = folders(self.config) if values["can_act"] else []
         forms = self.env.get_template("actions.html.j2").make_module(values) if values["can_act"] else None
         values.update(result_actions=forms and forms.result, failure_actions=forms and forms.failure,
                       running_actions=forms and forms.running, queue_actions=forms and forms.queued)
@@ -156,9 +164,49 @@ class WebApp:
 
     async def asset(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in ("gallery.css", "viewer.js"):
+        if name not in ("gallery.css", "viewer.js", "upload.js"):
             return Response("not found", 404, media_type="text/plain")
         return Response(asset_bytes(name), media_type=media_type(name), headers={"Cache-Control": "no-cache"})
+
+    async def upload(self, request: Request) -> Response:
+        """One photo as the request's body (the page sends each file on its own, with progress)."""
+        folder = request.query_params.get("folder", "")
+        try:
+            self.permit(request)
+            self.check_session(request, request.headers.get("x-csrf-token"))
+            name = clean_name(request.query_params.get("name", ""))
+            if folder not in {f["folder"] for f in await run_in_threadpool(folders, self.config)}:
+                raise UploadRefused(folder or "inbox", "not a folder photos can be uploaded to")
+            max_bytes = int(self.config.watch.max_file_mb * 10**6)
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise UploadRefused(name, f"the file is larger than watch.max_file_mb ({max_bytes / 1e6:g} MB)", 413)
+            final = await self._receive(request, folder, name, max_bytes)
+        except Refused as e:
+            return _respond(request, e.message, e.status)
+        except UploadRefused as e:
+            self.log.warning("upload refused", folder=folder, error=str(e), status=e.status)
+            return _respond(request, str(e), e.status)
+        except ClientDisconnect:
+            self.log.warning("upload cut off; nothing kept", folder=folder)
+            return Response("cut off", 400, media_type="text/plain")
+        rel = f"{folder}/{final}" if folder else final
+        self.log.info("photo uploaded", input=rel, client=request.client.host if request.client else None)
+        return JSONResponse({"ok": True, "name": rel,
+                             "message": f"{rel}: in the inbox; it is painted when its turn comes"})
+
+    async def _receive(self, request: Request, folder: str, name: str, max_bytes: int) -> str:
+        upload = await run_in_threadpool(Upload, self.config.inbox, folder, max_bytes)
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    await run_in_threadpool(upload.write, chunk)
+            return await run_in_threadpool(upload.finish, name)
+        except BaseException:
+            upload.discard()
+            raise
+        finally:
+            upload.close()
 
     async def events(self, request: Request) -> Response:
         return event_stream(self, request)
@@ -207,6 +255,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
     from .actions import ACTIONS
 
     app = WebApp(config, store)
+    for path in remove_stale_temps(config.inbox):
+        app.log.info("removed an upload cut off by the last stop", path=path)
     host = config.web.listen.rpartition(":")[0].strip("[]")
     hosts = ["localhost", "127.0.0.1", "[::1]", "::1", *config.web.allowed_hosts]
     if host not in ("0.0.0.0", "::", ""):
@@ -219,6 +269,8 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         Route("/events", app.events),
         Route("/assets/{name}", app.asset),
         Route("/o/{path:path}", app.outbox_file, methods=["GET", "HEAD"]),
+        # The app's 64 KiB body limit is for forms; an upload is bounded by watch.max_file_mb as it streams.
+        Route("/upload", app.upload, methods=["POST"], max_body_size=2**62),
         *[Route(path, _action(app, act), methods=["POST"]) for path, act in ACTIONS(app).items()],
     ]
 

@@ -37,7 +37,7 @@ REPORTS_PER_TICK = 200
 
 class RemoteDispatcher:
     def __init__(self, config: Config, store: Store, log, on_change: Callable[[], None],
-                 on_progress: Callable[[], None] = lambda: None, metrics: Optional[Metrics] = None,
+                 on_progress: Callable[[int, dict], None] = lambda *_: None, metrics: Optional[Metrics] = None,
                  notifications: Optional[Notifications] = None):
         self.config, self.store, self.log = config, store, log
         self.recorder = JobRecorder(config, store, log, on_change, on_progress, metrics, notifications)

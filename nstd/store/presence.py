@@ -1,0 +1,38 @@
+"""Whether a daemon runs on this state file, and what it is looking at.
+
+The lock says whether a daemon is alive (the kernel releases it when the process dies); the record
+beside it says which daemon (pid, host, version, since when), when it last showed life, and which
+files it has seen in the inbox but not yet taken (settling, inspected). `nstd status` and the web
+app read it; only the daemon writes it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from .statefile import StateFile
+
+
+class Presence(StateFile):
+    def record_daemon(self, facts: dict) -> None:
+        self._put("daemon", facts)
+
+    def heartbeat(self, when: float, arriving: dict) -> None:
+        facts = self.daemon_facts() or {}
+        self._put("daemon", {**facts, "heartbeat": when})
+        self._put("arriving", arriving)
+
+    def daemon_facts(self) -> Optional[dict]:
+        return self._get("daemon")
+
+    def arriving(self) -> dict:
+        return self._get("arriving") or {"count": 0, "first": []}
+
+    def _put(self, key: str, value) -> None:
+        self.db.execute("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value=excluded.value", (key, json.dumps(value)))
+
+    def _get(self, key: str):
+        row = self.db.execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
