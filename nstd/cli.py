@@ -43,6 +43,11 @@ def _check(args) -> int:
                for i, url in enumerate(config.notify.urls) if not apprise.Apprise().add(url)]
         if bad:
             raise ConfigError(str(config.path), bad)
+    if config.metrics.listen:
+        trouble = _port_taken(config.metrics.listen)
+        if trouble:
+            print(f"warning: metrics.listen: cannot listen on {config.metrics.listen} now ({trouble}); the daemon "
+                  "paints without metrics and tries again every minute", file=sys.stderr)
     if config.worker.backend == "redis":
         from nstd.work.remote.broker import ping
         trouble = ping(config.worker.redis_url)
@@ -54,6 +59,17 @@ def _check(args) -> int:
           f"pairs)\n  inbox {config.inbox}\n  outbox {config.outbox}\n  archive {config.archive}\n"
           f"  failed {config.failed}\n  state {config.state}")
     return 0
+
+
+def _port_taken(listen: str) -> str | None:
+    import socket
+
+    host, _, port = listen.rpartition(":")
+    try:
+        with socket.create_server((host.strip("[]") or "127.0.0.1", int(port))):
+            return None
+    except OSError as e:
+        return e.strerror or str(e)
 
 
 def _run(args) -> int:
@@ -78,6 +94,16 @@ def _history(args) -> int:
     h = history(load_config(args.config), args.state, args.rule, args.style, args.photo, args.since,
                 args.page, args.per_page)
     print(render_json(h) if args.json else render(h))
+    return 0
+
+
+def _reload(args) -> int:
+    from nstd.config import load_config
+    from nstd.ops.reload import reload_daemon
+
+    config = load_config(args.config)  # a bad file is refused here, before the daemon is disturbed
+    reload_daemon(config, args.pid)
+    print(f"reloaded: the daemon applies {config.path} wholly")
     return 0
 
 
@@ -128,6 +154,10 @@ def _rerun(args) -> int:
 
 
 def _priority(args) -> int:
+    from nstd.core.jobs import checked_priority
+
+    checked_priority(args.priority)
+
     def act(store):
         if not store.set_priority(args.job, args.priority):
             print(f"nstd: job {args.job} is not queued or running", file=sys.stderr)
@@ -295,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--page", type=int, default=1, help="page number, 1 the newest (default: 1)")
     q.add_argument("--per-page", type=int, default=20, help="jobs per page (default: 20)")
     q.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
+    q = with_config("reload", "make the running daemon re-read the config, and say whether it took it "
+                    "(systemctl reload runs this)", _reload)
+    q.add_argument("--pid", type=int, help="the daemon's pid (default: the one recorded in the state file)")
     q = with_config("pause", "let the running job finish and start no new one, until resume", _pause)
     q.add_argument("--why", default="nstd pause", help="a note shown by status (default: nstd pause)")
     with_config("resume", "start jobs again after a pause", _resume)
@@ -335,20 +368,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except NstdError as e:
-        print(f"nstd: {e}", file=sys.stderr)
+        logs.say_error(f"nstd: {e}")
         return e.exit_code
     except (WeightsError, DeviceError) as e:  # the engine cannot start here: the same code as a worker's
-        print(f"nstd: {e}", file=sys.stderr)
+        logs.say_error(f"nstd: {e}")
         return WorkerStartError.exit_code
     except EngineError as e:  # a run that cannot go on (parameters, divergence): the job's error
-        print(f"nstd: {e}", file=sys.stderr)
+        logs.say_error(f"nstd: {e}")
         return 1
     except BrokenPipeError:  # `nstd history | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except OSError as e:  # a path the user gave that cannot be read or written: their fix, not a crash
         where = f"{e.filename}: " if e.filename else ""
-        print(f"nstd: {where}{e.strerror or e}", file=sys.stderr)
+        logs.say_error(f"nstd: {where}{e.strerror or e}")
         return 1
     except KeyboardInterrupt:
         return 130

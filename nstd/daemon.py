@@ -44,6 +44,7 @@ from nstd.work.supervisor import WorkerSupervisor
 from nstd.work.worker import WorkerProcess
 
 AUDIT_SECONDS = 5.0  # a stat per result: 10k results cost ~30 ms
+METRICS_RETRY_SECONDS = 60.0
 HEARTBEAT_SECONDS = 5.0  # how stale `nstd status`'s "last heartbeat" may be (sooner when arrivals change)
 
 
@@ -94,7 +95,8 @@ class Daemon:
         self.was_busy = False
         self.audit_due = 0.0  # when to look for results deleted by hand next
         self.seen_changes: Optional[int] = None  # the store's change count from other processes
-        self.beat: tuple[float, Optional[dict]] = (float("-inf"), None)  # last heartbeat: when, arrivals
+        self.beat: tuple[float, Optional[dict]] = (float("-inf"), None)
+        self.metrics_retry = float("-inf")  # last heartbeat: when, arrivals
 
     # -- life cycle ---------------------------------------------------------------------
     def run(self) -> int:
@@ -137,9 +139,7 @@ class Daemon:
         self.store.record_daemon({"pid": os.getpid(), "host": socket.gethostname(), "version": __version__,
                                   "since": time.time(), "heartbeat": time.time(), "config": str(c.path)})
         self.intake.start()
-        self.metrics.serve(c.metrics.listen)
-        if c.metrics.listen:
-            self.log.info("serving metrics", listen=c.metrics.listen)
+        self._serve_metrics(self.clock())
         self.supervisor.start(self.clock(), wait=True)
         self.intake.rescan("start-up", self.clock())
         self.health.ready("watching " + str(c.inbox))
@@ -218,12 +218,27 @@ class Daemon:
         if changes != self.seen_changes:  # `nstd pause`, `nstd delete`, the web app: show it
             self.seen_changes = changes
             self._gallery_now()
+        self._serve_metrics(now)
         if now >= self.audit_due:
             self.audit_due = now + AUDIT_SECONDS
             gone = audit(self.store)
             if gone:
                 self.log.warning("results deleted from the outbox: no longer counted or shown", job_ids=gone)
                 self._gallery_now()
+
+    def _serve_metrics(self, now: float) -> None:
+        """Metrics are optional: a taken port is an error in the log, retried, never a stop of painting."""
+        listen = self.config.metrics.listen
+        if not listen or self.metrics.server is not None or now < self.metrics_retry:
+            return
+        try:
+            self.metrics.serve(listen)
+        except OSError as e:
+            self.metrics_retry = now + METRICS_RETRY_SECONDS
+            self.log.error("cannot serve metrics; painting goes on without them", listen=listen, error=str(e),
+                           retry_in_s=METRICS_RETRY_SECONDS)
+            return
+        self.log.info("serving metrics", listen=listen)
 
     def _refused(self, name: str, cause: str) -> None:
         self._gallery_now()
@@ -249,12 +264,10 @@ class Daemon:
                 folder.mkdir(parents=True, exist_ok=True)
             self.intake.reconfigure(new)
         except ConfigError as e:
-            self.log.error("config reload refused; keeping the running config", problems=e.problems,
-                           config=e.file)
+            self._reload_refused(e.problems, e.file)
             return
         except OSError as e:
-            self.log.error("config reload refused; keeping the running config", problems=[str(e)],
-                           config=str(self.config_path))
+            self._reload_refused([str(e)], str(self.config_path))
             return
         old, self.config = self.config, new
         self.filing.config = self.supervisor.config = new
@@ -265,6 +278,17 @@ class Daemon:
             self.log.info("worker settings changed: restarting the worker after its current job")
             self.supervisor.restart_after_job()
         self.log.info("config reloaded", config=str(new.path), rules=len(new.rules))
+        self._record_reload([])
+
+    def _reload_refused(self, problems: list[str], config: str) -> None:
+        self.log.error("config reload refused; keeping the running config", problems=problems, config=config)
+        self._record_reload(problems)
+
+    def _record_reload(self, problems: list[str]) -> None:
+        try:
+            self.store.record_reload({"at": time.time(), "ok": not problems, "problems": problems})
+        except StoreUnavailable as e:  # `nstd reload` then says it got no answer; the log has it
+            self.log.error("cannot record the reload's outcome", state=e.file, error=e.cause)
 
     # -- the gallery ----------------------------------------------------------------------
     def _gallery_now(self) -> None:

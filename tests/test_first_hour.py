@@ -141,3 +141,11 @@ def test_loss_plots_mark_where_each_scale_begins():
     trace += [{"level": 1, "step": 15, "total": 2.5, "content": 1.0, "style": 1.5, "tv": 0.1, "averaged": True}]
     assert scale_starts(trace) == [(11, 1)]
     assert render(trace, "t", ("96x72", "136x102")).startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("key, value, why", [("style_weight", ".nan", "finite"), ("size", "100000", "size"),
+                                             ("iterations", "1000000000", "iterations")])
+def test_check_refuses_values_beyond_their_bounds(tmp_path, capsys, key, value, why):
+    config = write_config(tmp_path, defaults={"size": 32, "iterations": 3, key: value})
+    assert main(["check", "--config", str(config)]) == 2
+    assert why in capsys.readouterr().err

@@ -164,3 +164,17 @@ def test_rerun_paints_an_archived_photo_again_beside_the_first_result(tmp_path, 
     r = nstd("rerun", "photo.png", "--set", "style_wieght=1")
     assert r.returncode == 2 and "style_wieght: unknown key" in r.stderr
     stops_cleanly(d)
+
+
+def test_a_taken_metrics_port_is_an_error_in_the_log_not_a_stop(tmp_path, daemon_with):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config, d = daemon_with({"photo.png": png(1)}, extra=f"metrics:\n  listen: 127.0.0.1:{port}\n")
+        wait_for(lambda: (tmp_path / "archive" / "photo.png").exists(), 90, what="the photo painted regardless")
+        assert d.saw("cannot serve metrics; painting goes on without them")
+        r = subprocess.run([sys.executable, "-m", "nstd", "check", "--config", str(config)], capture_output=True,
+                           text=True, cwd=ROOT, timeout=60)
+        assert r.returncode == 0 and f"metrics.listen: cannot listen on 127.0.0.1:{port}" in r.stderr
+        stops_cleanly(d)

@@ -52,3 +52,16 @@ def test_the_gate_closes_for_a_pause_and_outside_the_hours_and_says_so_once():
     state["wall"] = dt.datetime(2026, 11, 25, 19, 0)
     assert gate.closed(4.0) is None
     assert [e for e, _ in log.events] == ["no new jobs start", "no new jobs start", "jobs start again"]
+
+
+def test_a_machine_fault_pause_opens_only_when_a_probe_is_due():
+    wall = dt.datetime(2026, 11, 24, 20, 0)
+    state = {"paused": {"since": 0, "why": "the machine fails", "machine_fault": True,
+                        "probe_at": wall.timestamp() + 60}}
+    now = {"wall": wall}
+    gate = DispatchGate(lambda: state["paused"], None, Log(), wall=lambda: now["wall"])
+    assert gate.closed(0.0).startswith("paused (the machine fails)")
+    now["wall"] = wall + dt.timedelta(seconds=61)
+    assert gate.closed(1.0) is None                      # nstd.work.faults lets exactly one job through
+    state["paused"] = {**state["paused"], "probe_at": None}  # the probe is out
+    assert gate.closed(2.0).startswith("paused")

@@ -265,3 +265,68 @@ def test_a_result_that_cannot_be_recorded_now_is_recorded_once_the_store_is_back
     rig.store.db.connection.execute("PRAGMA query_only=0")
     rig.sup.tick(now=3.0, dispatching=True)
     assert rig.store.job(job).state.value == "done" and rig.spawned[0].job_id is None
+
+
+BROKEN = "RuntimeError: could not create a primitive descriptor for a convolution of 224x224"
+
+
+def test_a_machine_that_fails_every_photo_pauses_dispatch_and_blames_no_photo(rig):
+    wall = [1000.0]
+    rig.sup.recorder.faults.clock = lambda: wall[0]
+    a, b, c = rig.queue("a.png", 1), rig.queue("b.png", 2), rig.queue("c.png", 3)
+    rig.sup.start(now=0.0, wait=True)
+    rig.sup.tick(now=1.0, dispatching=True)
+    w = rig.spawned[0]
+    w.say(Failed(a, BROKEN, permanent=False))
+    rig.sup.tick(now=2.0, dispatching=True)
+    assert [o.id for o in w.sent] == [a, b]               # the retry waits behind another photo
+    w.say(Failed(b, BROKEN.replace("224x224", "512x384"), permanent=False))  # sizes vary, the fault does not
+    rig.sup.tick(now=3.0, dispatching=True)
+    # Two photos failed the same way: the machine. Nobody's attempt is used, nothing dispatched.
+    assert [(rig.store.job(j).state.value, rig.store.job(j).attempts) for j in (a, b, c)] == [("queued", 0)] * 3
+    pause = rig.store.paused()
+    assert pause["machine_fault"] and "could not create a primitive" in pause["why"] and pause["probe_at"] == 1060.0
+    assert rig.sup.recorder.metrics.machine_fault._value.get() == 1
+    for now in (4.0, 5.0, 6.0):
+        rig.sup.tick(now=now, dispatching=True)
+    assert len(w.sent) == 2
+    wall[0] = 1061.0                                      # a probe is due: one job, no more
+    rig.sup.tick(now=7.0, dispatching=True)
+    assert len(w.sent) == 3
+    w.say(Failed(w.sent[-1].id, BROKEN, permanent=False))  # still broken: longer wait, attempts kept
+    rig.sup.tick(now=8.0, dispatching=True)
+    assert rig.store.paused()["probe_at"] == 1061.0 + 120 and all(rig.store.job(j).attempts == 0 for j in (a, b, c))
+    wall[0] = 1182.0
+    rig.sup.tick(now=9.0, dispatching=True)
+    probe = w.sent[-1].id
+    w.say(Done(probe, {"image": str(rig.config.outbox / "x.png")}))
+    rig.sup.tick(now=10.0, dispatching=True)              # well again: resumed by itself
+    assert rig.store.paused() is None and rig.sup.recorder.metrics.machine_fault._value.get() == 0
+    rig.sup.tick(now=11.0, dispatching=True)
+    assert len(w.sent) == 5 and rig.store.counts()["failed"] == 0
+
+
+def test_a_photo_that_fails_alone_still_goes_to_failed(rig):
+    a, b = rig.queue("a.png", 1), rig.queue("b.png", 2)
+    rig.sup.start(now=0.0, wait=True)
+    rig.sup.tick(now=1.0, dispatching=True)
+    w = rig.spawned[0]
+    w.say(Failed(a, "ValueError: this photo trips a bug", permanent=False))
+    rig.sup.tick(now=2.0, dispatching=True)
+    w.say(Done(b, {"image": str(rig.config.outbox / "b.png")}))  # another photo paints fine
+    for now in range(3, 12):
+        rig.sup.tick(now=float(now), dispatching=True)
+        if w.job_id == a:
+            w.say(Failed(a, "ValueError: this photo trips a bug", permanent=False))
+    assert rig.store.job(a).state.value == "failed" and rig.store.job(a).attempts == 3
+    assert rig.store.paused() is None
+
+
+def test_a_photos_own_faults_never_pause_the_machine(rig):
+    jobs = [rig.queue(f"p{i}.png", i) for i in range(3)]
+    rig.sup.start(now=0.0, wait=True)
+    for i, job in enumerate(jobs):
+        rig.sup.tick(now=1.0 + i, dispatching=True)
+        rig.spawned[0].say(Failed(job, "p.png: not an image (cannot identify image file)", permanent=True))
+    rig.sup.tick(now=9.0, dispatching=True)
+    assert [rig.store.job(j).state.value for j in jobs] == ["failed"] * 3 and rig.store.paused() is None

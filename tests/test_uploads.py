@@ -144,3 +144,22 @@ def test_many_uploads_of_one_name_at_once_each_keep_their_own(uploads):
     assert len(set(names)) == 10
     folder = uploads.folder / "inbox" / "friends"
     assert sorted(p.read_bytes() for p in folder.iterdir()) == sorted(png(10 + i) for i in range(10))
+
+
+def test_a_full_disk_leaves_nothing_and_says_so(tmp_path, monkeypatch):
+    # A stand-in for a full disk (a real one needs a mount): os.write fails as it would.
+    import errno
+
+    from nstd.review.web import uploads as up
+    (tmp_path / "inbox").mkdir()
+    u = up.Upload(tmp_path / "inbox", "", 10**6)
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(up.os, "write", full)
+    with pytest.raises(up.UploadRefused) as e:
+        u.write(b"\x89PNG")
+    assert e.value.status == 507 and "disk is full" in str(e.value)
+    u.discard()
+    u.close()
+    assert list((tmp_path / "inbox").iterdir()) == []

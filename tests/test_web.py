@@ -277,3 +277,44 @@ def test_the_web_app_keeps_working_when_the_outbox_is_removed(site):
     shutil.rmtree(site.outbox)
     assert site.get("/o/stripes/photo__stripes.png")[0] == 404
     assert site.get("/")[0] == 200
+
+
+def test_sighup_applies_a_new_password_and_ends_the_old_ones_sessions(site):
+    import signal as _signal
+
+    from nstd.review.web.auth import hash_password
+    cookie, csrf = site.login()
+    text = site.config_path.read_text()
+    old_hash = re.search(r'password_hash: "([^"]+)"', text).group(1)
+    site.config_path.write_text(text.replace(old_hash, hash_password("a new one")))
+    site.process.send_signal(_signal.SIGHUP)
+    wait_for(lambda: "config reloaded" in (site.folder / "web.log").read_text(), 30, what="the reload logged")
+    assert site.process.poll() is None                                   # SIGHUP never stops it
+    assert site.post("/pause", {"csrf": csrf}, headers=cookie)[0] == 401  # the old session ended
+    assert site.post("/login", {"password": PASSWORD})[1]["location"].startswith("/login?error")
+    assert site.post("/login", {"password": "a new one"})[1]["location"] == "/"
+
+
+@pytest.mark.parametrize("path, form, why", [
+    ("/jobs/1/rerun", {"size": "100000"}, "size"),
+    ("/jobs/1/rerun", {"iterations": str(10**30)}, "iterations"),
+    ("/jobs/1/rerun", {"style_weight": "nan"}, "finite"),
+    ("/jobs/1/rerun", {"style_weight": "!!python/object/apply:os.system ['true']"}, "not a plain value"),
+    ("/jobs/3/priority", {"priority": str(2**63)}, "priority"),
+    ("/jobs/99999999999999999999999/delete", {}, "bad form"),
+])
+def test_every_value_from_a_person_is_bounded_and_refused_with_the_reason(site, path, form, why):
+    cookie, csrf = site.login()
+    status, _, body = site.post(path, {"csrf": csrf, **form}, headers={**cookie, "Accept": "application/json"})
+    assert status == 400 and why in json.loads(body)["message"], body
+    assert site.process.poll() is None
+
+
+def test_a_rerun_starts_from_the_card_it_came_from(site):
+    cookie, csrf = site.login()
+    first = site.jobs["photo.png"]
+    for weight in ("80", None):  # the second re-run, from the first card, does not inherit 80
+        form = {"csrf": csrf, **({"style_weight": weight} if weight else {"iterations": "4"})}
+        assert site.post(f"/jobs/{first}/rerun", form, headers=cookie)[0] == 303
+    specs = [json.loads(r[0])["params"] for r in site.rows("SELECT spec FROM jobs ORDER BY id")[-2:]]
+    assert specs[0]["style_weight"] == 80 and specs[1]["style_weight"] != 80 and specs[1]["iterations"] == 4

@@ -56,7 +56,8 @@ class RuleModel(_Strict):
     name: Optional[str] = None
     params: ParamsModel = ParamsModel()
     output: Literal["png", "jpg"] = "png"
-    priority: int = Field(0, description="higher runs first; first come, first served within a priority")
+    priority: int = Field(0, ge=-1000, le=1000,
+                          description="higher runs first; first come, first served within a priority")
 
 
 class WatchModel(_Strict):
@@ -140,8 +141,8 @@ class WebModel(_Strict):
 
 class NotifyModel(_Strict):
     urls: list[str] = Field([], description="apprise URLs: mailto://, json://, ntfy://, gotify://, slack://, ...")
-    events: list[Literal["job_failed", "input_refused", "queue_drained", "worker_cannot_start"]] = [
-        "job_failed", "input_refused", "queue_drained", "worker_cannot_start"]
+    events: list[Literal["job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault"]] = [
+        "job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault"]
 
 
 class ConfigModel(_Strict):

@@ -16,6 +16,7 @@ from typing import Any
 
 from nstd.engine.params import EngineOptions, TransferParams
 
+from .errors import NstdError
 from .fileids import file_stamp
 
 # Settings that change how a painting is reported, not the painting: not part of its identity.
@@ -77,3 +78,12 @@ def job_key(sha256: str, spec: JobSpec) -> str:
     identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext, "params": params,
                 "images": [[r.path, r.weight, file_stamp(r.path)] for r in spec.images]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()
+
+
+PRIORITY_LIMIT = 1000  # higher runs first; a bound keeps a typo (or 2**63) out of the state file
+
+
+def checked_priority(value: int) -> int:
+    if not -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
+        raise NstdError("priority", f"{value} is out of range: from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT}")
+    return value

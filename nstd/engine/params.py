@@ -6,6 +6,8 @@ from these two dataclasses, so they cannot drift apart.
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal, Optional
@@ -13,6 +15,13 @@ from typing import Literal, Optional
 from .errors import ParameterError
 
 STYLE_LAYERS_GATYS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+# Bounds on what a user may ask for (a YAML key, a --set, a web form): beyond them a request is a
+# mistake or an attack, not a painting. The pixel budget of a job is worker.max_pixels, checked apart.
+MAX_SIZE = 32768
+MAX_ITERATIONS = 100_000
+MAX_WEIGHT = 1e12
 
 
 def _opt(default, help: str, **kw):
@@ -57,9 +66,18 @@ class TransferParams:
     log_every: int = _opt(10, "record the losses every N iterations")
 
     def __post_init__(self):
+        numbers = [self.content_weight, self.style_weight, self.tv_weight, self.style_scale,
+                   *(v for v in (self.learning_rate, self.budget_seconds, self.average) if v is not None),
+                   *(self.style_layer_weights or ())]
         checks = [
-            (self.size >= 16, "size", "must be at least 16"),
-            (self.iterations >= 1, "iterations", "must be at least 1"),
+            (all(math.isfinite(v) for v in numbers), "parameters", "numbers must be finite (not NaN or infinity)"),
+            (16 <= self.size <= MAX_SIZE, "size", f"must be from 16 to {MAX_SIZE}"),
+            (1 <= self.iterations <= MAX_ITERATIONS, "iterations", f"must be from 1 to {MAX_ITERATIONS}"),
+            (max(self.content_weight, self.style_weight, self.tv_weight) <= MAX_WEIGHT, "weights",
+             f"must be at most {MAX_WEIGHT:g}"),
+            (self.scales <= 12 and self.first_scale <= MAX_SIZE, "scales", "at most 12, from at most the largest size"),
+            (self.budget_seconds is None or self.budget_seconds <= 7 * 86400, "budget_seconds", "at most a week"),
+            (self.style_scale <= 8, "style_scale", "must be at most 8"),
             (self.scales >= 0, "scales", "must be 0 (as many as fit) or more"),
             (self.first_scale >= 16, "first_scale", "must be at least 16"),
             (self.average is None or 0 <= self.average < 1, "average", "must be in [0, 1)"),

@@ -8,6 +8,7 @@ through a callback.
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import sys
@@ -61,11 +62,23 @@ def output_dims(width: int, height: int, params: TransferParams) -> tuple[int, i
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def cpu_threads() -> dict:
+    """Use every CPU this process may run on. OpenMP counts them at start-up with a call a sandbox
+    may refuse (sched_setaffinity under systemd's SystemCallFilter=~@resources), and then runs on
+    one thread, silently; a thread count the user set (OMP_NUM_THREADS, MKL_NUM_THREADS) stands."""
+    cpus = len(os.sched_getaffinity(0))
+    at_start = torch.get_num_threads()
+    if at_start < cpus and not any(v in os.environ for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")):
+        torch.set_num_threads(cpus)
+    return {"cpus": cpus, "threads_at_start": at_start, "threads": torch.get_num_threads()}
+
+
 class Engine:
     def __init__(self, options: EngineOptions = EngineOptions()):
         start = perf_counter()
         self.options = options
         self.device = select_device(options.device)
+        self.threads = cpu_threads() if self.device.type == "cpu" else {}
         self.net = load_vgg19(options.weights).to(self.device)
         self.autocast = options.mixed_precision and (self.device.type == "cuda" or
                                                      (self.device.type == "cpu" and options.autocast_cpu))

@@ -24,6 +24,8 @@ class Metrics:
                             ["outcome"], registry=r)
         self.queue_depth = Gauge("nstd_queue_depth", "Jobs waiting to run", registry=r)
         self.paused = Gauge("nstd_paused", "1 while no new job may start (nstd pause, active hours)", registry=r)
+        self.machine_fault = Gauge("nstd_machine_fault", "1 while dispatch is paused because different photos "
+                                   "failed the same way (the machine, not the photos)", registry=r)
         self.worker_up = Gauge("nstd_worker_up", "1 while the worker is alive and answering", registry=r)
         self.last_success = Gauge("nstd_last_success_timestamp_seconds", "When the last job finished well",
                                   registry=r)
@@ -38,6 +40,8 @@ class Metrics:
         self.overflows = Counter("nstd_watcher_overflows", "Kernel file-event queue overflows", registry=r)
         self.refreshed = float("-inf")
         self.server = None
+        self.seen_states: set[str] = set()
+        self.seen_outcomes: set[str] = set()
 
     def serve(self, listen: Optional[str]) -> None:
         if listen and self.server is None:
@@ -63,10 +67,14 @@ class Metrics:
         self.finished.labels(rule, "failed" if final else "retried").inc()
 
     def refresh(self, now: float, counts: dict, input_counts: dict, paused: bool, worker_up: bool) -> None:
-        for state, n in counts.items():
-            self.jobs.labels(state).set(n)
-        for outcome, n in input_counts.items():
-            self.inputs.labels(outcome).set(n)
+        # Every label ever shown is set, to 0 when its count fell to nothing (a label left out would
+        # keep its last value, and a dashboard would show pending inputs that are long archived).
+        self.seen_states |= set(counts)
+        self.seen_outcomes |= set(input_counts)
+        for state in self.seen_states:
+            self.jobs.labels(state).set(counts.get(state, 0))
+        for outcome in self.seen_outcomes:
+            self.inputs.labels(outcome).set(input_counts.get(outcome, 0))
         self.queue_depth.set(counts.get("queued", 0))
         self.paused.set(int(paused))
         self.worker_up.set(int(worker_up))

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import Counter
 from typing import Optional
 
-EVENTS = ("job_failed", "input_refused", "queue_drained", "worker_cannot_start")
+EVENTS = ("job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault")
 QUEUE_LIMIT = 200
+# After one failure or refusal is announced, the next ones within HOLD_SECONDS go out as one message:
+# 300 junk files are two messages, not 301.
+BATCHED = {"job_failed": "failed jobs", "input_refused": "refused inputs"}
+HOLD_SECONDS = 60.0
+SHOWN = 10
 
 
 class Notifications:
@@ -53,6 +59,9 @@ class Notifications:
         self._post("queue_drained", "success" if not (b["failed"] or b["refused"]) else "warning",
                    "nstd: queue empty", f"The batch is through: {summary}.")
 
+    def machine_fault(self, why: str) -> None:
+        self._post("machine_fault", "failure", "nstd: painting paused, the machine is at fault", why)
+
     def worker_cannot_start(self, cause: str) -> None:
         self._post("worker_cannot_start", "failure", "nstd: the worker cannot start", cause)
 
@@ -72,7 +81,7 @@ class Notifications:
         for url in self.urls:
             if not sender.add(url):
                 self.log.error("notification URL not understood by apprise; skipped", url=_redact(url))
-        while (item := self.outbox.get()) is not None:
+        def send(item) -> None:
             event, kind, title, body = item
             try:
                 ok = sender.notify(title=title, body=body, notify_type=getattr(apprise.NotifyType, kind.upper()))
@@ -84,7 +93,21 @@ class Notifications:
                 self.log.info("notification sent", notify_event=event)
             else:
                 self.log.error("notification failed", notify_event=event, error=why)
-            self.outbox.task_done()
+
+        batcher = Batcher()
+        while True:
+            due = batcher.next_due()
+            try:
+                item = self.outbox.get(timeout=None if due is None else max(0.0, due - time.monotonic()))
+            except queue.Empty:
+                item = False
+            now = time.monotonic()
+            if item is None:
+                for held in batcher.flush_all():
+                    send(held)
+                return
+            for ready in (batcher.offer(item, now) if item else []) + batcher.due(now):
+                send(ready)
 
     def close(self, timeout: float = 10.0) -> None:
         """Send what is waiting (up to `timeout` seconds), then stop the thread."""
@@ -95,6 +118,48 @@ class Notifications:
         except queue.Full:
             return
         self.thread.join(timeout)
+
+
+class Batcher:
+    """Which messages go now and which wait to go as one (`BATCHED` kinds within HOLD_SECONDS of the
+    last one sent); `now` is given, so the decisions are testable with a stand-in clock."""
+
+    def __init__(self, hold: float = HOLD_SECONDS):
+        self.hold = hold
+        self.last: dict[str, float] = {}
+        self.held: dict[str, list[tuple]] = {}
+
+    def offer(self, item: tuple, now: float) -> list[tuple]:
+        event = item[0]
+        if event not in BATCHED:
+            return [item]
+        if now - self.last.get(event, float("-inf")) < self.hold:
+            self.held.setdefault(event, []).append(item)
+            return []
+        self.last[event] = now
+        return [item]
+
+    def next_due(self) -> Optional[float]:
+        return min((self.last[e] + self.hold for e in self.held), default=None)
+
+    def due(self, now: float) -> list[tuple]:
+        ready = [e for e in self.held if now >= self.last[e] + self.hold]
+        for event in ready:
+            self.last[event] = now
+        return [summary(event, self.held.pop(event)) for event in ready]
+
+    def flush_all(self) -> list[tuple]:
+        out = [summary(event, items) for event, items in self.held.items()]
+        self.held.clear()
+        return out
+
+
+def summary(event: str, items: list[tuple]) -> tuple:
+    bodies = [body.split("\n(host ")[0] for _, _, _, body in items]
+    more = f"\n... and {len(items) - SHOWN} more" if len(items) > SHOWN else ""
+    host = items[0][3].partition("\n(host ")[2]
+    return (event, items[0][1], f"nstd: {len(items)} more {BATCHED[event]}",
+            "\n".join(bodies[:SHOWN]) + more + (f"\n(host {host}" if host else ""))
 
 
 def _redact(url: str) -> str:

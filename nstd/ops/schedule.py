@@ -29,7 +29,9 @@ class DispatchGate:
         self.checked = now
         reason = None
         pause = self.paused()
-        if pause is not None:
+        probe_due = pause is not None and pause.get("machine_fault") and pause.get("probe_at") is not None \
+            and self.wall().timestamp() >= pause["probe_at"]
+        if pause is not None and not probe_due:  # a due probe may start: nstd.work.faults picks it
             reason = f"paused ({pause.get('why', 'nstd pause')}); `nstd resume` starts jobs again"
         elif self.hours is not None and not self.hours.contains(self.wall().time()):
             reason = f"outside worker.active_hours ({self.hours})"

@@ -10,6 +10,11 @@ reason, and is not taken again.
 from __future__ import annotations
 
 import errno
+import grp
+import os
+import pwd
+import shlex
+import stat
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +29,7 @@ from .files import confined, error_json_path, move_input, safe_component, unique
 
 MAX_TRIES = 8          # with doubling waits from 1 s: about four minutes of trying
 PERMANENT = {errno.ENAMETOOLONG}
+RECHECK_STUCK_SECONDS = 30.0
 
 
 class Filing:
@@ -32,8 +38,12 @@ class Filing:
         self.config, self.store, self.log = config, store, log
         self.on_filed, self.on_replaced = on_filed, on_replaced
         self.waiting: dict[int, Backoff] = {}
+        self.stuck_checked = float("-inf")
 
     def tick(self, now: float) -> None:
+        if now - self.stuck_checked >= RECHECK_STUCK_SECONDS:
+            self.stuck_checked = now
+            self._recheck_stuck()
         for inp, jobs in self.store.settled_inputs():
             backoff = self.waiting.get(inp.id)
             if backoff is not None and not backoff.due(now):
@@ -83,7 +93,23 @@ class Filing:
             self.store.close_input(inp.id, "archived", str(dest))
             self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
 
+    def _recheck_stuck(self) -> None:
+        """An input stuck in a folder nstd may not write is filed once someone fixes the folder."""
+        for inp in self.store.stuck_inputs():
+            if os.access(Path(inp.path).parent, os.W_OK | os.X_OK):
+                self.store.reopen_input(inp.id)
+                self.log.info("the folder of a stuck input is writable now: filing it", input=inp.relpath)
+
     def _failed_to_file(self, inp: Input, jobs: list[Job], error: OSError, now: float) -> None:
+        folder = Path(inp.path).parent
+        if error.errno in (errno.EACCES, errno.EPERM) and not os.access(folder, os.W_OK | os.X_OK):
+            # No retry or failed/ can help: moving a file out needs write access to its folder.
+            self.waiting.pop(inp.id, None)
+            reason = unwritable_folder(folder)
+            self.store.close_input(inp.id, "stuck", inp.path, reason)
+            self.log.error("input painted but stuck in the inbox: its folder is not writable by nstd",
+                           input=inp.relpath, reason=reason)
+            return
         backoff = self.waiting.setdefault(inp.id, Backoff(1.0, 60.0))
         wait = backoff.failed(now)
         if error.errno not in PERMANENT and backoff.failures < MAX_TRIES:
@@ -112,3 +138,24 @@ def failure_report(inp: Input, jobs: list[Job], cause: str) -> dict:
             "jobs": [{"job_id": j.id, "style": j.style, "state": j.state.value, "attempts": j.attempts,
                       "error": j.error} for j in jobs],
             "time": now_iso()}
+
+
+def unwritable_folder(folder: Path) -> str:
+    """Why nstd cannot move a file out of `folder`, and the command that fixes it."""
+    me = _name(pwd.getpwuid, os.geteuid())
+    try:
+        st = folder.stat()
+        what = f"{stat.filemode(st.st_mode)} {_name(pwd.getpwuid, st.st_uid)}:{_name(grp.getgrgid, st.st_gid)}"
+    except OSError as e:
+        what = f"unreadable ({e.strerror})"
+    where = shlex.quote(str(folder))
+    return (f"painted, but nstd (user {me}) cannot move it out of {folder}: the folder is {what} and does not "
+            f"let {me} write in it. Fix: sudo setfacl -m u:{me}:rwx -m d:u:{me}:rwx {where} (or chmod g+w "
+            f"{where}, its group being one {me} is in); nstd then files it by itself within a minute")
+
+
+def _name(lookup, number: int) -> str:
+    try:
+        return lookup(number)[0]
+    except KeyError:
+        return str(number)

@@ -104,7 +104,11 @@ def failure_card(job: Job | None = None, inp: Input | None = None) -> dict:
                 "title": shown(job.input_relpath), "rule": job.rule, "style": job.style,
                 "error": shown(first_line(job.error)), "stage": f"job {job.id}, {job.attempts} attempt(s)"}
     return {"anchor": f"input{inp.id}", "id": None, "job_id": None, "input_id": inp.id, "title": shown(inp.relpath),
-            "rule": "", "style": "", "error": shown(inp.error or "?"), "stage": f"refused at intake ({inp.state})"}
+            "rule": "", "style": "", "error": shown(inp.error or "?"), "stage": INPUT_STAGES.get(inp.state, inp.state)}
+
+
+INPUT_STAGES = {"refused": "refused at intake (refused)", "failed": "failed",
+                "stuck": "painted, but stuck in the inbox"}
 
 
 def running_card(job: Job, outbox: Path) -> dict:

@@ -23,7 +23,7 @@ from nstd.core.jobs import JobSpec, JobState, job_key
 from nstd.core.names import shown
 from nstd.engine import EngineError, params_from
 from nstd.outbox.files import return_to_inbox
-from nstd.store import Input, Store
+from nstd.store import Input, Job, Store
 
 
 def parse_settings(pairs: list[str]) -> dict:
@@ -33,20 +33,23 @@ def parse_settings(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError("--set", [f"{pair!r}: expected key=value, e.g. style_weight=80"])
-        given[key.strip()] = yaml.safe_load(value)
+        try:
+            given[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:  # a tag (!!python/...), an unclosed bracket: not a value
+            raise ConfigError("--set", [f"{key.strip()}: {value[:80]!r} is not a plain value"]) from None
     known = list(ParamsModel.model_fields)
     problems = []
     for key in [k for k in given if k not in known]:
         near = difflib.get_close_matches(key, known, n=1)
         problems.append(f"{key}: unknown setting" + (f" (did you mean {near[0]!r}?)" if near else
                                                      " (any `nstd stylize` option with _ for -)"))
-    try:
-        ParamsModel.model_validate({k: v for k, v in given.items() if k in known})
+    try:  # the model's values, not the raw ones: "nan" typed in a form is the number NaN here
+        model = ParamsModel.model_validate({k: v for k, v in given.items() if k in known})
     except pydantic.ValidationError as e:
         problems += problem_lines(e.errors())
     if problems:
         raise ConfigError("--set", problems)
-    return given
+    return {k: getattr(model, k) for k in given}
 
 
 def rerun(config: Config, store: Store, name: str, styles: list[str], settings: dict) -> list[int]:
@@ -57,8 +60,10 @@ def rerun(config: Config, store: Store, name: str, styles: list[str], settings: 
     return rerun_input(config, store, inp, styles, settings)
 
 
-def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], settings: dict) -> list[int]:
-    """Queue this recorded photo again with these styles (default: its earlier ones) and settings."""
+def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], settings: dict,
+                from_job: Job | None = None) -> list[int]:
+    """Queue this recorded photo again with these styles (default: its earlier ones) and settings,
+    starting from the parameters of `from_job` (the card a person re-runs), else its newest job."""
     name = inp.relpath
     path = Path(inp.path)
     if file_sha256(path) != inp.sha256:
@@ -66,12 +71,12 @@ def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], set
     earlier = store.jobs_of(inp.id)
     if not earlier and not styles:
         raise NstdError(name, "it was refused before any job; put it in the inbox again, or give --style")
-    base = earlier[-1]
+    base = from_job or earlier[-1]
     specs = []
     for style in styles or list(dict.fromkeys(j.style for j in earlier)):
         if style not in config.style_images:
             raise NstdError(name, f"unknown style {style!r}; known: {', '.join(config.style_images)}")
-        model = next((j for j in reversed(earlier) if j.style == style), base)
+        model = base if from_job else next((j for j in reversed(earlier) if j.style == style), base)
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in model.spec["params"].items()}
         try:
             merged = params_from(None, **{**params, **settings})

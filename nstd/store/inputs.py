@@ -117,3 +117,12 @@ class Inputs(StateFile):
     def refused_inputs(self) -> list[Input]:
         """Inputs quarantined at intake (no job ran): `nstd retry` puts them back in the inbox."""
         return [input_from_row(r) for r in self.db.execute("SELECT * FROM inputs WHERE state='refused' ORDER BY id")]
+
+    def stuck_inputs(self) -> list[Input]:
+        """Inputs painted but not movable out of the inbox (a folder nstd may not write)."""
+        return [input_from_row(r) for r in self.db.execute("SELECT * FROM inputs WHERE state='stuck' ORDER BY id")]
+
+    def reopen_input(self, input_id: int) -> None:
+        """A stuck input to be filed again (its folder became writable): its jobs are over, so filing takes it."""
+        self.db.execute("UPDATE inputs SET state=?, error=NULL, updated=? WHERE id=? AND state='stuck'",
+                        (INPUT_OPEN, time.time(), input_id))

@@ -1,9 +1,9 @@
 """Whether a daemon runs on this state file, and what it is looking at.
 
 The lock says whether a daemon is alive (the kernel releases it when the process dies); the record
-beside it says which daemon (pid, host, version, since when), when it last showed life, and which
-files it has seen in the inbox but not yet taken (settling, inspected). `nstd status` and the web
-app read it; only the daemon writes it.
+beside it says which daemon (pid, host, version, since when), when it last showed life, which
+files it has seen in the inbox but not yet taken (settling, inspected), and what it made of its
+last reload. `nstd status`, `nstd reload` and the web app read it; only the daemon writes it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ class Presence(StateFile):
         facts = self.daemon_facts() or {}
         self._put("daemon", {**facts, "heartbeat": when})
         self._put("arriving", arriving)
+
+    def record_reload(self, outcome: dict) -> None:
+        """What the daemon made of its last SIGHUP (`nstd reload` waits for it)."""
+        self._put("reload", outcome)
+
+    def last_reload(self) -> Optional[dict]:
+        return self._get("reload")
 
     def daemon_facts(self) -> Optional[dict]:
         return self._get("daemon")

@@ -16,11 +16,12 @@ MAX_INTERRUPTIONS = 10
 
 
 class JobQueue(StateFile):
-    def claim_next(self) -> Optional[Job]:
+    def claim_next(self, behind: Optional[int] = None) -> Optional[Job]:
+        """The next job by priority, then first come; `behind` goes after the others of its priority."""
         now = time.time()
         with self._tx():
-            row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY priority DESC, id "
-                                  "LIMIT 1").fetchone()
+            row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY priority DESC, id = ?, id "
+                                  "LIMIT 1", (behind if behind is not None else -1,)).fetchone()
             if row is None:
                 return None
             cur = self.db.execute("UPDATE jobs SET state='running', attempts=attempts+1, started=?, "
@@ -69,6 +70,11 @@ class JobQueue(StateFile):
                                        now if state is JobState.FAILED else None, now, job_id))
         return state
 
+    def give_back(self, job_id: int) -> None:
+        """A failed attempt that was the machine's, not the job's: queued again with the attempt returned."""
+        self.db.execute("UPDATE jobs SET state='queued', attempts=MAX(attempts-1, 0), progress=NULL, finished=NULL, "
+                        "updated=? WHERE id=? AND state IN ('running', 'queued', 'failed')", (time.time(), job_id))
+
     def release(self, job_id: int) -> None:
         """A running job back to the queue without using an attempt (our stop, or a full disk)."""
         self.db.execute("UPDATE jobs SET state='queued', attempts=MAX(attempts-1, 0), progress=NULL, "
@@ -110,10 +116,11 @@ class JobQueue(StateFile):
                                        "updated=?, progress=NULL WHERE state='running'", (now,)).rowcount
         return requeued, failed
 
-    def pause(self, why: str) -> None:
-        """No new job starts until `resume` (the running one finishes); survives restarts."""
+    def pause(self, why: str, **facts) -> None:
+        """No new job starts until `resume` (the running one finishes); survives restarts. `facts`
+        are kept with it (a machine fault's next probe)."""
         self.db.execute("INSERT INTO settings (key, value) VALUES ('paused', ?) ON CONFLICT (key) DO UPDATE "
-                        "SET value=excluded.value", (json.dumps({"since": time.time(), "why": why}),))
+                        "SET value=excluded.value", (json.dumps({"since": time.time(), "why": why, **facts}),))
 
     def resume(self) -> bool:
         return self.db.execute("DELETE FROM settings WHERE key='paused'").rowcount == 1

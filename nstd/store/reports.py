@@ -34,7 +34,7 @@ class Reports(StateFile):
         return {job_id: ids for ids in of_input.values() for job_id in ids}
 
     def failed_inputs(self, limit: int = 20) -> list[Input]:
-        rows = self.db.execute("SELECT * FROM inputs WHERE state IN ('failed', 'refused') "
+        rows = self.db.execute("SELECT * FROM inputs WHERE state IN ('failed', 'refused', 'stuck') "
                                "ORDER BY updated DESC LIMIT ?",
                                (limit,))
         return [input_from_row(r) for r in rows]

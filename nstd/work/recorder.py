@@ -21,6 +21,7 @@ from nstd.ops.notify import Notifications
 from nstd.outbox.files import atomic_write_bytes, link_or_copy, log_path_for, output_path, probe_writable, result_exists
 from nstd.store import Job, Store
 
+from .faults import MachineFaults
 from .protocol import JobOrder
 
 MAX_DISPATCH_BACKOFF = 60.0
@@ -37,6 +38,7 @@ class JobRecorder:
         self.notifications = notifications or Notifications([], [], log)
         self.on_change, self.on_progress = on_change, on_progress
         self.dispatch_pause = Backoff(1.0, MAX_DISPATCH_BACKOFF)
+        self.faults = MachineFaults(store, log, self.metrics, self.notifications)
         self.last_progress_write: dict[int, float] = {}
         self.last_progress_log = 0.0
         self.processed = 0
@@ -45,7 +47,9 @@ class JobRecorder:
         """The next job to paint and where its result goes; None if there is none, or if it was
         settled here (input gone: failed; a twin's painting: delivered; outbox unwritable: back
         in the queue and dispatch paused)."""
-        job = self.store.claim_next()
+        if not self.faults.may_claim():
+            return None
+        job = self.store.claim_next(behind=self.faults.watch.retry_behind)
         if job is None:
             return None
         if not Path(job.input_path).is_file():
@@ -84,6 +88,7 @@ class JobRecorder:
         self.metrics.last_success.set(time.time())
         self.processed += 1
         self.dispatch_pause.succeeded()
+        self.faults.succeeded()
         self.log.info("job done", job_id=job_id, state=JobState.DONE.value, image=outputs["image"],
                       seconds=outputs.get("seconds"), final_loss=outputs.get("final", {}).get("total"),
                       **({"delivered_from_job": outputs["twin"]} if "twin" in outputs else {}),
@@ -92,6 +97,9 @@ class JobRecorder:
 
     def fail(self, job_id: int, error: str, permanent: bool) -> JobState:
         self.last_progress_write.pop(job_id, None)
+        if not permanent and self.faults.failed(self.store.job(job_id), error):
+            self.on_change()
+            return JobState.QUEUED
         state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
         job = self.store.job(job_id)
         self.metrics.job_failed(job.rule, final=state is JobState.FAILED)

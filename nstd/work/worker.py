@@ -37,7 +37,7 @@ def main(conn: Connection, engine_options: dict, max_pixels: int, parent_pid: in
         conn.send(BootError(str(e)))
         sys.exit(BOOT_ERROR_EXIT)
     conn.send(Ready({"device": str(engine.device), "weights": engine.net.source,
-                     "load_seconds": round(engine.load_seconds, 3), "pid": os.getpid()}))
+                     "load_seconds": round(engine.load_seconds, 3), "pid": os.getpid(), **engine.threads}))
     for message in requests(conn, parent_pid):
         if isinstance(message, Stop):
             return

@@ -6,6 +6,7 @@ Each action takes (store, form, path params) and returns the message shown to th
 from __future__ import annotations
 
 from nstd.core.errors import NstdError
+from nstd.core.jobs import checked_priority
 from nstd.outbox.results import delete_result
 from nstd.review.rerun import parse_settings, rerun_input, retry
 
@@ -25,7 +26,7 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
             raise NstdError(job.input_relpath, "the photo's record is gone")
         settings = parse_settings([f"{k}={form[k]}" for k in RERUN_FIELDS if str(form.get(k, "")).strip()])
         style = str(form.get("style") or job.style)
-        new = rerun_input(config, store, inp, [style], settings)
+        new = rerun_input(config, store, inp, [style], settings, from_job=job)
         return (f"queued job {', '.join(map(str, new))}: {job.input_relpath} in {style}" if new
                 else "these settings were painted already")
 
@@ -44,7 +45,7 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
         return f"deleted job {params['job']}'s result ({len(removed)} files)"
 
     def priority(store, form, params):
-        value = int(form["priority"])
+        value = checked_priority(int(str(form["priority"]).strip()))
         if not store.set_priority(int(params["job"]), value):
             raise NstdError(f"job {params['job']}", "is not queued or running")
         return f"job {params['job']}: priority {value}"

@@ -244,7 +244,7 @@ def _action(app: WebApp, act: Callable[[Store, dict, dict], str]):
             return _respond(request, e.message, e.status)
         except NstdError as e:
             return _respond(request, str(e), 400)
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, OverflowError) as e:  # a number too large for SQLite included
             return _respond(request, f"bad form: {e}", 400)
         app.log.info("web action", path=request.url.path, result=message)
         return _respond(request, message)
@@ -297,12 +297,31 @@ class SecurityHeaders:
 
 
 def serve(config: Config) -> None:
+    import signal
+
     import uvicorn
 
+    from nstd.config import load_config
     from nstd.core import logs
     logs.route_stdlib()
+    app = create_app(config)
+    web: WebApp = app.state.web
+
+    def reload(_signum, _frame) -> None:
+        """SIGHUP (systemctl reload nstd-web): a new password hash applies; other keys need a restart."""
+        try:
+            new = load_config(config.path)
+        except NstdError as e:
+            web.log.error("config reload refused; keeping the running config", error=str(e))
+            return
+        if new.web.password_hash != web.config.web.password_hash:
+            web.sessions.live.clear()  # sessions of the old password end with it
+        web.config = new
+        web.log.info("config reloaded: the web password and styles apply now; listen and folders need a restart")
+
+    signal.signal(signal.SIGHUP, reload)
     host, _, port = config.web.listen.rpartition(":")
-    uvicorn.run(create_app(config), host=host.strip("[]"), port=int(port), log_config=None,
+    uvicorn.run(app, host=host.strip("[]"), port=int(port), log_config=None,
                 access_log=False, proxy_headers=False, server_header=False)
 
 

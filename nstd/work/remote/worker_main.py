@@ -126,7 +126,8 @@ def run(config: Config) -> int:
     publish()
     threading.Thread(target=beat, name="nstd-presence", daemon=True).start()
     worker.start()
-    log.info("worker ready", id=me["id"], pid=me["pid"], device=me["device"], redis=shared.redacted(w.redis_url))
+    log.info("worker ready", id=me["id"], pid=me["pid"], device=me["device"], redis=shared.redacted(w.redis_url),
+             **engine.threads)
     stop.wait()
     log.info("worker stopping: the running job finishes first")
     worker.stop()
