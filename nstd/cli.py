@@ -82,7 +82,7 @@ def _status(args) -> int:
     from nstd.config import load_config
     from nstd.review.status import report, report_json
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_images=False)  # the queue's state, whatever a style image is
     print(report_json(config) if args.json else report(config))
     return 0
 
@@ -91,7 +91,7 @@ def _history(args) -> int:
     from nstd.config import load_config
     from nstd.review.history import history, render, render_json
 
-    h = history(load_config(args.config), args.state, args.rule, args.style, args.photo, args.since,
+    h = history(load_config(args.config, check_images=False), args.state, args.rule, args.style, args.photo, args.since,
                 args.page, args.per_page)
     print(render_json(h) if args.json else render(h))
     return 0
@@ -111,7 +111,7 @@ def _with_store(args, act) -> int:
     from nstd.config import load_config
     from nstd.store import Store
 
-    store = Store(load_config(args.config).state, readonly=True)
+    store = Store(load_config(args.config, check_images=False).state, readonly=True)
     try:
         return act(store)
     finally:

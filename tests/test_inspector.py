@@ -6,7 +6,7 @@ import hashlib
 import os
 
 from conftest import png, wait_for
-from nstd.intake.inspector import Inspector
+from nstd.intake.inspector import Inspector, surely_not_an_image
 
 
 def test_inspections_of_good_bad_special_and_huge_files(tmp_path):
@@ -47,3 +47,29 @@ def test_a_file_that_takes_too_long_is_given_up_and_the_next_one_still_inspected
         assert got[0].sha256 is not None
     finally:
         inspector.close()
+
+
+def test_new_files_are_inspected_before_files_looked_at_again(tmp_path):
+    for name in ("again1.png", "again2.png", "again3.png", "new.png"):
+        (tmp_path / name).write_bytes(b"junk" * 100 if name.startswith("again") else png(3))
+    inspector = Inspector(max_pixels=50_000_000, max_bytes=10**9)
+    try:
+        for name in ("again1.png", "again2.png", "again3.png"):
+            inspector.submit(str(tmp_path / name), again=True)
+        inspector.submit(str(tmp_path / "new.png"))
+        got = []
+        wait_for(lambda: got.extend(inspector.results()) or len(got) == 4, 60, what="four inspections")
+    finally:
+        inspector.close()
+    assert [os.path.basename(i.path) for i in got][0] == "new.png" and len(inspector) == 0
+
+
+def test_files_that_are_surely_no_image_are_told_without_the_child(tmp_path):
+    cases = {"empty.jpg": b"", "words.png": b"just some words\n" * 10, "photo.png": png(1),
+             "odd.tga": b"just some words\n"}  # TGA has no signature: only the decoder can tell
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    said = {name: surely_not_an_image(str(tmp_path / name), str(tmp_path)) for name in cases}
+    assert said["empty.jpg"] == "an empty file, not an image"
+    assert "starts like no image format" in said["words.png"]
+    assert said["photo.png"] is None and said["odd.tga"] is None

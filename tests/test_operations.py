@@ -162,7 +162,7 @@ def test_rerun_paints_an_archived_photo_again_beside_the_first_result(tmp_path, 
     r = nstd("rerun", "nope.png")
     assert r.returncode == 1 and "no photo of that name" in r.stderr
     r = nstd("rerun", "photo.png", "--set", "style_wieght=1")
-    assert r.returncode == 2 and "style_wieght: unknown key" in r.stderr
+    assert r.returncode == 2 and "style_wieght: unknown setting" in r.stderr
     stops_cleanly(d)
 
 

@@ -196,6 +196,16 @@ def test_pause_survives_a_new_connection_and_resume_clears_it(tmp_path, store):
     other.close()
 
 
+def test_once_paused_from_another_connection_no_claim_succeeds_but_a_machine_probe_does(tmp_path, store):
+    store.add_input("a.jpg", "/in/a.jpg", "sha-a", 1, [job("ka")])
+    other = Store(tmp_path / "state.sqlite")
+    other.pause("nstd pause")                          # `nstd pause` from a shell, a moment before the claim
+    assert store.claim_next() is None
+    other.pause("the machine fails", machine_fault=True, probe_at=None)
+    assert store.claim_next().input_relpath == "a.jpg"  # the probe job: nstd.work.faults decides
+    other.close()
+
+
 def test_a_state_file_of_the_previous_release_is_readable_before_the_daemon_migrates_it(tmp_path):
     """`nstd status` and `nstd web` open the state file without migrating it (only the daemon does)."""
     import sqlite3

@@ -254,6 +254,47 @@ def test_events_push_progress_and_changes(site):
     conn.close()
 
 
+def test_live_pages_share_one_reading_and_are_bounded_per_client(site):
+    from nstd.review.web.events import STREAMS_PER_CLIENT
+    from nstd.store import Store
+
+    def open_stream():
+        conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=60)
+        conn.request("GET", "/events", headers={"Host": f"127.0.0.1:{site.port}"})
+        return conn, conn.getresponse()
+
+    def next_event(r) -> str:
+        while True:
+            line = r.fp.readline().decode()
+            assert line, "the stream ended"
+            if line.startswith("event:"):
+                return line.split(":", 1)[1].strip()
+
+    streams = [open_stream() for _ in range(STREAMS_PER_CLIENT)]
+    assert all(r.status == 200 and next_event(r) == "progress" for _, r in streams)
+    conn, r = open_stream()
+    assert r.status == 429 and b"too many live pages open" in r.read() and r.getheader("retry-after") == "30"
+    conn.close()
+    store = Store(site.state)
+    store.set_priority(3, 7)
+    store.close()
+    assert all(next_event(r) == "changed" for _, r in streams)            # every page told, from one reading
+    streams.pop()[0].close()
+    admitted = []
+
+    def another_admitted():
+        conn, r = open_stream()
+        if r.status == 200:
+            admitted.append(conn)
+            return True
+        conn.close()
+        return False
+    wait_for(another_admitted, 30, interval=0.5, what="the closed page's place given to a new one")
+    for conn in [c for c, _ in streams] + admitted:
+        conn.close()
+    assert site.get("/")[0] == 200
+
+
 def test_password_hashes(tmp_path):
     from nstd.review.web.auth import check_hash_format, hash_password, verify_password
 

@@ -36,7 +36,9 @@ def _message(err: dict) -> str:
     return f"{err['msg']} (got {err['input']!r})" if not isinstance(err["input"], dict) else err["msg"]
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, check_images: bool = True) -> Config:
+    """The config at `path`, checked; `check_images=False` for commands that only read or steer the
+    state file (status, pause, resume, history): a broken style image must not stop an operator."""
     path = Path(path).expanduser().resolve()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -55,4 +57,4 @@ def load_config(path: str | Path) -> Config:
     except pydantic.ValidationError as e:
         problems = problem_lines(e.errors())
         raise ConfigError(str(path), problems + [p for p in unknown_styles_in(raw) if p not in problems]) from None
-    return resolve(model, path)
+    return resolve(model, path, check_images)

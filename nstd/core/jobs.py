@@ -17,7 +17,7 @@ from typing import Any
 from nstd.engine.params import EngineOptions, TransferParams
 
 from .errors import NstdError
-from .fileids import file_stamp
+from .fileids import style_identity
 
 # Settings that change how a painting is reported, not the painting: not part of its identity.
 NOT_IN_KEY = ("log_every",)
@@ -29,6 +29,7 @@ class JobState(str, enum.Enum):
     DONE = "done"
     FAILED = "failed"
     DELETED = "deleted"  # was done; its result was deleted (by hand, `nstd delete` or the web app)
+    WITHDRAWN = "withdrawn"  # its photo was renamed or removed from the inbox before it was painted
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def job_key(sha256: str, spec: JobSpec) -> str:
     """Same content + same style images + same parameters + same output type = the same painting."""
     params = {k: v for k, v in spec.params.as_dict().items() if k not in NOT_IN_KEY}
     identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext, "params": params,
-                "images": [[r.path, r.weight, file_stamp(r.path)] for r in spec.images]}
+                "images": [[r.path, r.weight, style_identity(r.path)] for r in spec.images]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()
 
 

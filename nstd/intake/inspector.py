@@ -32,12 +32,12 @@ class Inspection:
     error: Optional[str] = None
 
 
-def inspect_file(path: str, max_pixels: int, max_bytes: int) -> Inspection:
+def inspect_file(path: str, max_pixels: int, max_bytes: int, root: Optional[str] = None) -> Inspection:
     from nstd.core.fileids import open_regular, sha256_of
     from nstd.core.images import decode_file
 
     try:
-        with open_regular(path) as f:
+        with open_regular(path, root) as f:  # from the inbox, no link followed on the way
             st = os.fstat(f.fileno())
             stamp = (st.st_size, st.st_mtime_ns)
             if st.st_size > max_bytes:
@@ -54,6 +54,33 @@ def inspect_file(path: str, max_pixels: int, max_bytes: int) -> Inspection:
         return Inspection(path, error=f"cannot read ({e.strerror or e})")
 
 
+HEAD_BYTES = 64
+
+
+def surely_not_an_image(path: str, root: Optional[str] = None) -> Optional[str]:
+    """Why the file is surely no image, judged here from its first bytes (no child, no decoding):
+    empty, or a start that no image format Pillow reads begins with. None when it may be one."""
+    from PIL import Image
+
+    from nstd.core.fileids import open_regular
+
+    try:
+        with open_regular(path, root) as f:
+            head = f.read(HEAD_BYTES)
+    except OSError:
+        return None  # the inspector says what is wrong with it
+    if not head:
+        return "an empty file, not an image"
+    Image.init()
+    # Some formats (TGA, SPIDER, ...) have no signature: a file named like one is left to the decoder.
+    unsigned = {fmt for fmt, (_, accept) in Image.OPEN.items() if accept is None}
+    if Image.EXTENSION.get(os.path.splitext(path)[1].lower()) in unsigned:
+        return None
+    if any(accept is not None and accept(head) for _, accept in Image.OPEN.values()):
+        return None
+    return "not an image file Pillow can read (it starts like no image format)"
+
+
 def too_big(size: int, max_bytes: int) -> str:
     return f"{size / 1e6:.0f} MB, over the limit of {max_bytes / 1e6:.0f} MB (watch.max_file_mb)"
 
@@ -64,19 +91,31 @@ def _child(conn: Connection, max_pixels: int, max_bytes: int, parent_pid: int) -
     # Room for the decoded pixels several times over (mode conversions), plus the interpreter.
     limit = max_pixels * 16 + (1 << 30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    for path in requests(conn, parent_pid):
-        if path is None:  # asked to stop
+    for request in requests(conn, parent_pid):
+        if request is None:  # asked to stop
             return
-        conn.send(inspect_file(path, max_pixels, max_bytes))
+        path, root = request
+        conn.send(inspect_file(path, max_pixels, max_bytes, root))
+
+
+PIPELINE = 8  # requests sent ahead: the child never waits for the supervisor's next tick
 
 
 class Inspector:
-    """One child process that inspects files in order; `results()` never blocks."""
+    """One child process that inspects files in order; `results()` never blocks.
 
-    def __init__(self, max_pixels: int, max_bytes: int, timeout: float = 300.0):
+    Up to PIPELINE requests are in the pipe at once (one answered per tick would be about five
+    files a second). Files seen for the first time go before files looked at again: a flood of
+    undecodable files waiting for their retries cannot hold back a photo that just arrived."""
+
+    def __init__(self, max_pixels: int, max_bytes: int, timeout: float = 300.0, root: Optional[str] = None):
         self.max_pixels, self.max_bytes, self.timeout = max_pixels, max_bytes, timeout
-        self.waiting: deque[str] = deque()
-        self.in_flight: Optional[tuple[str, float]] = None
+        self.root = root  # the inbox: files are opened from it (the intake updates it on a reload)
+        self.new: deque[str] = deque()
+        self.again: deque[str] = deque()
+        self.in_flight: deque[str] = deque()  # sent, answered in this order
+        self.head_since = 0.0  # when the child started on in_flight[0]
+        self.known: set[str] = set()
         self.process: Optional[mp.Process] = None
         self.conn: Optional[Connection] = None
 
@@ -88,45 +127,56 @@ class Inspector:
         self.process.start()
         child.close()
 
-    def submit(self, path: str) -> None:
-        if path not in self.waiting and (self.in_flight is None or self.in_flight[0] != path):
-            self.waiting.append(path)
+    def submit(self, path: str, again: bool = False) -> None:
+        if path not in self.known:
+            self.known.add(path)
+            (self.again if again else self.new).append(path)
 
     def busy_with(self) -> set[str]:
-        return set(self.waiting) | ({self.in_flight[0]} if self.in_flight else set())
+        return set(self.known)
 
     def __len__(self) -> int:
-        return len(self.waiting) + (self.in_flight is not None)
+        return len(self.known)
 
     def results(self, now: Optional[float] = None) -> list[Inspection]:
         now = time.monotonic() if now is None else now
-        out = []
-        if self.in_flight is not None:
-            path, since = self.in_flight
-            try:
-                if now - since > self.timeout:  # past its deadline: a late answer does not count
-                    self._kill()
-                    out.append(Inspection(path, error=f"took longer than {self.timeout:.0f} s to read"))
-                elif self.conn.poll(0):
-                    out.append(self.conn.recv())
-                    self.in_flight = None
-                elif not self.process.is_alive():
-                    raise EOFError
-            except (EOFError, OSError):
-                code = self.process.exitcode
-                self._kill()
-                out.append(Inspection(path, error=f"could not be read within the memory limit "
-                                                   f"(inspector exit code {code})"))
-        if self.in_flight is None and self.waiting:
+        out: list[Inspection] = []
+        try:
+            while self.in_flight and self.conn.poll(0):
+                out.append(self._answered(self.conn.recv(), now))
+            if self.in_flight and now - self.head_since > self.timeout:
+                # Past its deadline: a late answer does not count; the ones behind it are sent again.
+                out.append(self._given_up(f"took longer than {self.timeout:.0f} s to read", now))
+            elif self.in_flight and not self.process.is_alive():
+                raise EOFError
+        except (EOFError, OSError):
+            code = self.process.exitcode if self.process else None
+            out.append(self._given_up(f"could not be read within the memory limit (inspector exit code {code})", now))
+        while len(self.in_flight) < PIPELINE and (self.new or self.again):
             if self.process is None or not self.process.is_alive():
                 self._start()
-            path = self.waiting.popleft()
-            self.conn.send(path)
-            self.in_flight = (path, now)
+            path = (self.new or self.again).popleft()
+            self.conn.send((path, self.root))
+            if not self.in_flight:
+                self.head_since = now
+            self.in_flight.append(path)
         return out
 
+    def _answered(self, inspection: Inspection, now: float) -> Inspection:
+        self.known.discard(self.in_flight.popleft())
+        self.head_since = now
+        return inspection
+
+    def _given_up(self, why: str, now: float) -> Inspection:
+        path = self.in_flight.popleft()
+        self.known.discard(path)
+        self.new.extendleft(reversed(self.in_flight))
+        self.in_flight.clear()
+        self._kill()
+        return Inspection(path, error=why)
+
     def _kill(self) -> None:
-        self.in_flight = None
+        self.in_flight.clear()
         if self.process is not None:
             if self.process.is_alive():
                 self.process.kill()
@@ -135,8 +185,10 @@ class Inspector:
         self.process = self.conn = None
 
     def close(self) -> None:
-        self.waiting.clear()
-        if self.process is not None and self.process.is_alive() and self.in_flight is None:
+        self.new.clear()
+        self.again.clear()
+        self.known.clear()
+        if self.process is not None and self.process.is_alive() and not self.in_flight:
             try:
                 self.conn.send(None)
             except OSError:

@@ -24,7 +24,7 @@ from nstd.outbox.files import move_input, result_exists
 from nstd.store import Store, StoreUnavailable
 
 from .inbox import InboxWatcher, SettleTracker
-from .inspector import Inspection, Inspector, too_big
+from .inspector import Inspection, Inspector, surely_not_an_image, too_big
 from .rules import ignored, targets
 from .walker import FILE, LINK, Entry, confine, walk
 
@@ -35,7 +35,8 @@ class Intake:
         self.config, self.store, self.log, self.on_refused = config, store, log, on_refused
         self.metrics = metrics or Metrics()
         self.tracker = SettleTracker(config.watch.settle_seconds)
-        self.inspector = Inspector(config.worker.max_pixels, config.watch.max_file_mb * 10**6)
+        self.inspector = Inspector(config.worker.max_pixels, config.watch.max_file_mb * 10**6,
+                                   root=str(config.inbox))
         self.attempts: dict[str, int] = {}
         self.watcher: Optional[InboxWatcher] = None
         self.inbox_id: Optional[tuple[int, int]] = None
@@ -79,6 +80,7 @@ class Intake:
                 self.config = old
                 raise
         self.config = new
+        self.inspector.root = str(new.inbox)
         self.tracker.settle_seconds = new.watch.settle_seconds
         self.inspector.max_pixels = new.worker.max_pixels
         self.inspector.max_bytes = new.watch.max_file_mb * 10**6
@@ -133,7 +135,7 @@ class Intake:
         if now >= self.next_rescan:
             self.rescan("periodic" if self.next_rescan else "requested", now)
         for path, attempts in self.tracker.poll(now):
-            self._settled(Path(path), attempts)
+            self._settled(Path(path), attempts, now)
         for inspection in self.inspector.results(now):
             self._inspected(inspection, now)
 
@@ -171,7 +173,7 @@ class Intake:
         return seen
 
     # -- decisions ------------------------------------------------------------------------
-    def _settled(self, path: Path, attempts: int) -> None:
+    def _settled(self, path: Path, attempts: int, now: float) -> None:
         """A file that stopped changing: refuse it at once, or send it to be inspected."""
         c = self.config
         entry = confine(c.inbox, path)
@@ -193,8 +195,13 @@ class Intake:
         if size > c.watch.max_file_mb * 10**6:
             self.quarantine(entry, too_big(size, c.watch.max_file_mb * 10**6))
             return
+        cause = surely_not_an_image(str(path), str(c.inbox))
+        if cause is not None:
+            st = os.lstat(path)
+            self._undecodable(entry, cause, (st.st_size, st.st_mtime_ns), attempts, now)
+            return
         self.attempts[str(path)] = attempts
-        self.inspector.submit(str(path))
+        self.inspector.submit(str(path), again=attempts > 0)
 
     def _inspected(self, result: Inspection, now: float) -> None:
         path = Path(result.path)
@@ -209,20 +216,22 @@ class Intake:
             self.tracker.observe(str(path), now)  # changed while it was read: wait for it again
             return
         if result.error is not None:
-            retryable = not result.error.startswith(("took longer", "could not be read"))
-            if attempts < self.config.watch.decode_retries and retryable:
-                # Files on network shares can look settled while still arriving: look again later.
-                self.log.info("not decodable yet: will retry", input=entry.rel, cause=result.error,
-                              attempt=attempts + 1)
-                self.tracker.observe(str(path), now, attempts=attempts + 1, failed_stamp=result.stamp)
-            else:
-                self.quarantine(entry, result.error, sha256=result.sha256 or "")
+            self._undecodable(entry, result.error, result.stamp, attempts, now, result.sha256 or "")
             return
         try:
             self._record(entry, result)
         except StoreUnavailable:
             self.tracker.observe(str(path), now)  # not recorded: look at it again once the store is back
             raise
+
+    def _undecodable(self, entry: Entry, cause: str, stamp, attempts: int, now: float, sha256: str = "") -> None:
+        retryable = not cause.startswith(("took longer", "could not be read"))
+        if attempts < self.config.watch.decode_retries and retryable:
+            # Files on network shares can look settled while still arriving: look again later.
+            self.log.info("not decodable yet: will retry", input=entry.rel, cause=cause, attempt=attempts + 1)
+            self.tracker.observe(str(entry.path), now, attempts=attempts + 1, failed_stamp=stamp)
+        else:
+            self.quarantine(entry, cause, sha256=sha256)
 
     def _record(self, entry: Entry, result: Inspection) -> None:
         rel, sha = entry.rel, result.sha256
@@ -251,7 +260,7 @@ class Intake:
         report = {"input": entry.rel, "error": cause, "stage": "intake", "time": now_iso()}
         try:
             size = os.lstat(entry.path).st_size
-            dest = move_input(entry.path, self.config.failed, entry.rel, report)
+            dest = move_input(entry.path, self.config.failed, entry.rel, report, src_root=self.config.inbox)
         except OSError as e:
             self.log.error("cannot move refused input to failed/", input=entry.rel, cause=cause, error=str(e))
             return

@@ -63,6 +63,9 @@ class Metrics:
             self.iteration_seconds.labels(rule, device).observe(outputs["seconds_per_iteration"])
         self.finished.labels(rule, "delivered" if "twin" in outputs else "painted").inc()
 
+    def job_withdrawn(self, rule: str) -> None:
+        self.finished.labels(rule, "withdrawn").inc()
+
     def job_failed(self, rule: str, final: bool) -> None:
         self.finished.labels(rule, "failed" if final else "retried").inc()
 

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
+from nstd.core.fileids import beneath
 from nstd.core.images import encode_image, output_format
 from nstd.core.names import from_fs_bytes, fs_bytes
 
@@ -142,11 +143,15 @@ def link_or_copy(src: Path, dest: Path) -> None:
                 os.fsync(f.fileno())
 
 
+class LeavesFolder(OSError, ValueError):
+    """A name that would lead out of its folder (`..`, or a link in the way): never written."""
+
+
 def confined(root: Path, relpath: str) -> Path:
     """root/relpath, refusing any relpath that would leave root."""
     target = (root / relpath).resolve()
     if not target.is_relative_to(root.resolve()):
-        raise ValueError(f"{relpath!r} leaves {root}")
+        raise LeavesFolder(errno.EXDEV, f"leaves {root}: not written", relpath)
     return target
 
 
@@ -177,38 +182,52 @@ def unique_path(path: Path) -> Path:
     raise FileExistsError(path)
 
 
-def move_input(src: Path, root: Path, relpath: str, report: dict | None = None) -> Path:
+def move_input(src: Path, root: Path, relpath: str, report: dict | None = None,
+               src_root: Path | None = None) -> Path:
     """Move an inbox file (or a symlink itself, never its target) to root/relpath, renamed on clash.
 
-    With a report, `<name>.error.json` is written first, so a crash cannot leave a quarantined
-    file without its reason (at worst a reason whose file is still in the inbox, to be redone).
+    `src_root` is the configured folder `src` lies in: it is reached from there without following a
+    link on the way (see nstd.core.fileids.beneath). With a report, `<name>.error.json` is written
+    first, so a crash cannot leave a quarantined file without its reason (at worst a reason whose
+    file is still in the inbox, to be redone).
     """
     dest = unique_path(confined(root, relpath))
     dest.parent.mkdir(parents=True, exist_ok=True)
     if report is not None:
         write_error_json(dest, report)
-    _move(src, dest)
+    _move(src, dest, src_root if src_root is not None else src.parent)
     fsync_dir(dest.parent)
     return dest
 
 
-def _move(src: Path, dest: Path) -> None:
+def remove_input(src: Path, src_root: Path) -> None:
+    """Delete an input (after_success: delete), reached from its folder without following a link."""
+    with beneath(src_root, src.relative_to(src_root).as_posix()) as (dir_fd, name):
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _move(src: Path, dest: Path, src_root: Path) -> None:
     """Rename; across file systems copy a regular file, re-make a link, drop a pipe (it holds no data).
 
     Never shutil.move on anything else: it would follow a link or block reading a FIFO.
     """
-    try:
-        os.rename(src, dest)
-        return
-    except OSError as e:
-        if e.errno != errno.EXDEV:
-            raise
-    mode = os.lstat(src).st_mode
-    if stat.S_ISREG(mode):
-        shutil.copy2(src, dest, follow_symlinks=False)
-    elif stat.S_ISLNK(mode):
-        os.symlink(os.readlink(src), dest)
-    os.unlink(src)
+    with beneath(src_root, src.relative_to(src_root).as_posix()) as (dir_fd, name):
+        try:
+            os.rename(name, dest, src_dir_fd=dir_fd)
+            return
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+        if stat.S_ISREG(mode):
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            with os.fdopen(fd, "rb") as source, open(dest, "xb") as target:
+                shutil.copyfileobj(source, target)
+                target.flush()
+                os.fsync(target.fileno())
+        elif stat.S_ISLNK(mode):
+            os.symlink(os.readlink(name, dir_fd=dir_fd), dest)
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def error_json_path(quarantined: Path) -> Path:
@@ -228,6 +247,6 @@ def return_to_inbox(quarantined: Path, inbox: Path, relpath: str) -> Path:
     if dest.exists() or dest.is_symlink():
         raise FileExistsError(17, f"{dest} is taken", str(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    _move(quarantined, dest)
+    _move(quarantined, dest, quarantined.parent)
     error_json_path(quarantined).unlink(missing_ok=True)
     return dest

@@ -20,12 +20,13 @@ from typing import Callable
 
 from nstd.config import Config
 from nstd.core.backoff import Backoff
-from nstd.core.fileids import file_sha256
+from nstd.core.fileids import file_sha256, locate, present
 from nstd.core.humane import first_line, now_iso
 from nstd.core.jobs import JobState
 from nstd.store import Input, Job, Store
 
-from .files import confined, error_json_path, move_input, safe_component, unique_path, write_error_json
+from .files import (LeavesFolder, confined, error_json_path, move_input, remove_input, safe_component, unique_path,
+                    write_error_json)
 
 MAX_TRIES = 8          # with doubling waits from 1 s: about four minutes of trying
 PERMANENT = {errno.ENAMETOOLONG}
@@ -56,12 +57,18 @@ class Filing:
                 self.waiting.pop(inp.id, None)
                 self.on_filed()
 
+    def _root_of(self, src: Path) -> Path:
+        """The configured folder the input lies in: every open, move and delete starts there."""
+        c = self.config
+        return locate(src, (c.inbox, c.archive, c.failed))[0]
+
     def _file(self, inp: Input, jobs: list[Job]) -> None:
         c = self.config
         src = Path(inp.path)
+        root = self._root_of(src)
         failures = [j for j in jobs if j.state is JobState.FAILED]
-        ours = file_sha256(src) == inp.sha256
-        if (src.exists() or src.is_symlink()) and not ours:
+        ours = file_sha256(src, root) == inp.sha256
+        if present(src, root) and not ours:
             # Replaced while queued: the new content is an input of its own; leave it be.
             self.store.close_input(inp.id, "superseded", str(src))
             self.on_replaced(str(src))
@@ -70,24 +77,33 @@ class Filing:
         elif failures:
             cause = "; ".join(f"{j.style}: {first_line(j.error)}" for j in failures)
             report = failure_report(inp, jobs, cause)
-            if ours:
-                dest = move_input(src, c.failed, inp.relpath, report)
+            if ours and src.is_relative_to(c.archive):
+                # A re-run of a painted photo failed: the photo and its first painting stay where they are.
+                self.store.close_input(inp.id, "archived", str(src))
+                self.log.warning("re-run failed; the photo stays in the archive", input=inp.relpath, cause=cause)
+                return
+            if ours and src.is_relative_to(c.failed):
+                dest = src  # failed again: it keeps its place and its one reason, rewritten
+                write_error_json(dest, report)
+            elif ours:
+                dest = move_input(src, c.failed, inp.relpath, report, src_root=root)
             else:  # the file vanished: its reason is still worth keeping
                 dest = unique_path(confined(c.failed, inp.relpath))  # never over another reason
                 write_error_json(dest, report)
             self.store.close_input(inp.id, "failed", str(dest), cause)
             self.log.warning("input failed", input=inp.relpath, moved_to=str(dest), cause=cause)
         elif not ours:
-            self.store.close_input(inp.id, "gone", str(src))
+            renamed = self.store.open_twin(inp.id, inp.sha256)
+            self.store.close_input(inp.id, "renamed" if renamed else "gone", renamed.path if renamed else str(src))
         elif c.after_success == "delete":
-            src.unlink()
+            remove_input(src, root)
             self.store.close_input(inp.id, "deleted", str(src))
         elif c.after_success == "keep":
             self.store.close_input(inp.id, "kept", str(src))
         elif src.is_relative_to(c.archive):
             self.store.close_input(inp.id, "archived", str(src))  # painted again (nstd rerun): it stays
         else:
-            dest = move_input(src, c.archive, inp.relpath)
+            dest = move_input(src, c.archive, inp.relpath, src_root=root)
             if src.is_relative_to(c.failed):
                 error_json_path(src).unlink(missing_ok=True)  # a failed photo, rerun and painted: no longer failed
             self.store.close_input(inp.id, "archived", str(dest))
@@ -112,7 +128,7 @@ class Filing:
             return
         backoff = self.waiting.setdefault(inp.id, Backoff(1.0, 60.0))
         wait = backoff.failed(now)
-        if error.errno not in PERMANENT and backoff.failures < MAX_TRIES:
+        if error.errno not in PERMANENT and not isinstance(error, LeavesFolder) and backoff.failures < MAX_TRIES:
             self.log.error("cannot file the input away; will try again", input=inp.relpath,
                            error=str(error), retry_in_s=wait, attempt=backoff.failures)
             return
@@ -122,7 +138,7 @@ class Filing:
         src = Path(inp.path)
         flat = safe_component(inp.relpath.replace("/", "__"), limit=180)
         try:
-            dest = move_input(src, self.config.failed, flat, report)
+            dest = move_input(src, self.config.failed, flat, report, src_root=self._root_of(src))
         except OSError as e:
             self.store.close_input(inp.id, "stuck", str(src), f"{cause}; and not movable to failed/: {e}")
             self.log.error("input cannot be moved at all: left in the inbox and not taken again",

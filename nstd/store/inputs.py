@@ -53,7 +53,7 @@ class Inputs(StateFile):
                     continue
                 old = self.db.execute("SELECT id, state FROM jobs WHERE input_id=? AND job_key=?",
                                       (input_id, key)).fetchone()
-                if old["state"] in (JobState.FAILED.value, JobState.DELETED.value):
+                if old["state"] in (JobState.FAILED.value, JobState.DELETED.value, JobState.WITHDRAWN.value):
                     self.db.execute("UPDATE jobs SET state='queued', attempts=0, interruptions=0, error=NULL, "
                                     "finished=NULL, updated=? WHERE id=?", (now, old["id"]))
                     new.append(old["id"])
@@ -64,6 +64,12 @@ class Inputs(StateFile):
     def known_input(self, relpath: str, sha256: str) -> Optional[Input]:
         row = self.db.execute(f"SELECT * FROM inputs WHERE relpath={NAME} AND sha256=?",
                               (fs_bytes(relpath), sha256)).fetchone()
+        return input_from_row(row) if row else None
+
+    def open_twin(self, input_id: int, sha256: str) -> Optional[Input]:
+        """A later input with these very bytes under another name: where a renamed photo went."""
+        row = self.db.execute("SELECT * FROM inputs WHERE sha256=? AND id>? ORDER BY id DESC LIMIT 1",
+                              (sha256, input_id)).fetchone()
         return input_from_row(row) if row else None
 
     def input_named(self, relpath: str) -> Optional[Input]:

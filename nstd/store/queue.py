@@ -17,9 +17,14 @@ MAX_INTERRUPTIONS = 10
 
 class JobQueue(StateFile):
     def claim_next(self, behind: Optional[int] = None) -> Optional[Job]:
-        """The next job by priority, then first come; `behind` goes after the others of its priority."""
+        """The next job by priority, then first come; `behind` goes after the others of its priority.
+        None while paused by an operator: read in the same transaction as the claim, so once `nstd
+        pause` has returned no job starts (the daemon's gate only sees the pause a moment later)."""
         now = time.time()
         with self._tx():
+            pause = self.paused()
+            if pause is not None and not pause.get("machine_fault"):
+                return None
             row = self.db.execute("SELECT id FROM jobs WHERE state='queued' ORDER BY priority DESC, id = ?, id "
                                   "LIMIT 1", (behind if behind is not None else -1,)).fetchone()
             if row is None:
@@ -69,6 +74,12 @@ class JobQueue(StateFile):
                         "WHERE id=?", (state.value, shown(error),
                                        now if state is JobState.FAILED else None, now, job_id))
         return state
+
+    def withdraw(self, job_id: int, why: str) -> None:
+        """A job whose photo left the inbox before it was painted: over, and no failure of anyone's."""
+        now = time.time()
+        self.db.execute("UPDATE jobs SET state='withdrawn', error=?, finished=?, updated=?, progress=NULL "
+                        "WHERE id=?", (shown(why), now, now, job_id))
 
     def give_back(self, job_id: int) -> None:
         """A failed attempt that was the machine's, not the job's: queued again with the attempt returned."""

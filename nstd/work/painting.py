@@ -23,19 +23,24 @@ class Abandoned(Exception):
     """Nobody waits for this job any more (the daemon that asked for it is gone)."""
 
 
-_STYLE_IMAGES: dict[str, object] = {}  # decoded style images by path and stamp: a 49 MP style once
+_STYLE_IMAGES: dict[str, object] = {}  # decoded style images by content hash: a 49 MP style once
 _STYLE_CACHE_SIZE = 4
 
 
-def _style_image(path: str, stamp: str, max_pixels: int):
-    from nstd.core.images import load_image
+def _style_image(path: str, max_pixels: int):
+    """(content hash, decoded image) of a style file: what is painted with is what is recorded."""
+    from nstd.core.fileids import open_regular, sha256_of, style_identity
+    from nstd.core.images import decode_file
 
-    key = f"{path}:{stamp}"
-    if key not in _STYLE_IMAGES:
+    known = style_identity(path)  # hashed again only when the file's stamp changed
+    if known not in _STYLE_IMAGES:
+        with open_regular(path) as f:
+            known = sha256_of(f)
+            image = decode_file(f, path, max_pixels)
         if len(_STYLE_IMAGES) >= _STYLE_CACHE_SIZE:
             _STYLE_IMAGES.pop(next(iter(_STYLE_IMAGES)))
-        _STYLE_IMAGES[key] = load_image(path, max_pixels)
-    return key, _STYLE_IMAGES[key]
+        _STYLE_IMAGES[known] = image
+    return known, _STYLE_IMAGES[known]
 
 
 def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None],
@@ -47,8 +52,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
     import torch
 
     from nstd.core.errors import InputError
-    from nstd.core.fileids import file_sha256, file_stamp
-    from nstd.core.images import load_image
+    from nstd.core.fileids import NotRegularFile, open_regular, sha256_of
+    from nstd.core.images import decode_file
     from nstd.core.names import shown
     from nstd.engine import EngineError, StyleImage, TransferParams
     from nstd.outbox.files import loss_log, result_exists, write_result
@@ -90,22 +95,24 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                             "host": HOST}))
 
     try:
-        if not Path(job.input).is_file():
-            raise FileNotFoundError(job.input)
-        if file_sha256(job.input) != job.sha256:
-            send(Failed(job_id, "the input was replaced after it was queued; the new version is queued "
-                                     "on its own", permanent=True))
-            return
-        content = load_image(job.input, max_pixels)
-        styles = []
+        # Opened from its folder without following a link anywhere on the way, hashed and decoded
+        # from the one open file: the bytes checked are the bytes painted.
+        with open_regular(job.input, job.root or None) as f:
+            if sha256_of(f) != job.sha256:
+                send(Failed(job_id, "the input was replaced after it was queued; the new version is queued "
+                                    "on its own", permanent=True))
+                return
+            content = decode_file(f, job.input, max_pixels)
+        styles, style_files = [], []
         for ref in job.images:
-            # Path, size and mtime: an edited style image gets its Gram targets computed afresh.
-            key, image = _style_image(ref["path"], file_stamp(ref["path"]), max_pixels)
-            styles.append(StyleImage(image, ref["weight"], key))
+            # By content: a style replaced by another picture (same size, same mtime) is noticed.
+            key, image = _style_image(ref["path"], max_pixels)
+            styles.append(StyleImage(image, ref["weight"], f"sha256:{key}"))
+            style_files.append({**ref, "sha256": key})
         params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in job.params.items()})
         result = engine.run(content, styles, params, progress=progress)
         log = loss_log(result, job_id=job_id, job_key=job.key, input=job.relpath, input_sha256=job.sha256,
-                       rule=job.rule, style=job.style, style_files=list(job.images))
+                       rule=job.rule, style=job.style, style_files=style_files)
         try:
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
             sizes = tuple(_size_label(s["size"]) for s in result.info.get("schedule", ()))
@@ -124,6 +131,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
         raise
     except FileNotFoundError:
         send(Failed(job_id, f"{job.input}: the input file is gone", permanent=True))
+    except NotRegularFile as e:  # a link swapped in for the photo or a folder on its way
+        send(Failed(job_id, f"{job.input}: {e.strerror}", permanent=True))
     except (InputError, EngineError) as e:
         send(Failed(job_id, str(e), permanent=True))
     except torch.OutOfMemoryError as e:

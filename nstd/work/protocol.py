@@ -24,6 +24,7 @@ class JobOrder:
     output: str                  # where the result goes
     outbox: str
     preview_every: int = 0
+    root: str = ""               # the configured folder the photo lies in: opened from it, no link followed
 
 
 # -- daemon -> worker ----------------------------------------------------------------------

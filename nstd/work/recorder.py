@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nstd.config import Config
+from nstd.core.fileids import locate, present
 from nstd.core.backoff import Backoff
 from nstd.core.humane import first_line
 from nstd.core.jobs import JobState
@@ -52,8 +53,8 @@ class JobRecorder:
         job = self.store.claim_next(behind=self.faults.watch.retry_behind)
         if job is None:
             return None
-        if not Path(job.input_path).is_file():
-            self.fail(job.id, f"input file is gone: {job.input_path}", permanent=True)
+        if not self._still_there(job):
+            self.withdraw(job)
             return None
         out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
                           job.spec["output_ext"], job.key)
@@ -100,8 +101,11 @@ class JobRecorder:
         if not permanent and self.faults.failed(self.store.job(job_id), error):
             self.on_change()
             return JobState.QUEUED
-        state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
         job = self.store.job(job_id)
+        if permanent and not self._still_there(job):
+            self.withdraw(job)  # not the photo's failure: it left (renamed, deleted, its folder swapped)
+            return JobState.WITHDRAWN
+        state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
         self.metrics.job_failed(job.rule, final=state is JobState.FAILED)
         if state is JobState.FAILED:
             self.notifications.job_failed(job.input_relpath, job.style, first_line(error))
@@ -109,6 +113,27 @@ class JobRecorder:
                          will_retry=state is JobState.QUEUED)
         self.on_change()
         return state
+
+    def withdraw(self, job: Job) -> None:
+        """The photo left before it was painted: the job is over, with no failure, reason file or
+        notification; a photo renamed in the inbox is painted under its new name as an input of its own."""
+        self.last_progress_write.pop(job.id, None)
+        renamed = self.store.open_twin(job.input_id, job.input_sha256)
+        why = (f"renamed to {renamed.relpath} before it was painted" if renamed else
+               "no longer in the inbox (moved, deleted, or a folder on its way replaced) before it was painted")
+        self.store.withdraw(job.id, why)
+        self.metrics.job_withdrawn(job.rule)
+        self.log.info("job withdrawn: its photo left", job_id=job.id, input=job.input_relpath, why=why,
+                      state=JobState.WITHDRAWN.value)
+        self.on_change()
+
+    def _still_there(self, job: Job) -> bool:
+        """The input is at its recorded path, reached from its folder without following a link."""
+        try:
+            root, _ = locate(job.input_path, (self.config.inbox, self.config.archive, self.config.failed))
+        except OSError:
+            return False
+        return present(job.input_path, root)
 
     def pause_dispatch(self, job_id: int, error: str, now: float) -> None:
         wait = self.dispatch_pause.failed(now)
@@ -137,7 +162,11 @@ class JobRecorder:
 
 
 def job_order(job: Job, out: Path, config: Config) -> JobOrder:
+    try:
+        root = str(locate(job.input_path, (config.inbox, config.archive, config.failed))[0])
+    except OSError:
+        root = str(Path(job.input_path).parent)  # outside every folder: the worker refuses it beneath its folder
     return JobOrder(id=job.id, key=job.key, input=job.input_path, relpath=job.input_relpath,
                     sha256=job.input_sha256, rule=job.rule, style=job.style,
                     images=tuple(job.spec["images"]), params=job.spec["params"], output=str(out),
-                    outbox=str(config.outbox), preview_every=config.worker.preview_every)
+                    outbox=str(config.outbox), preview_every=config.worker.preview_every, root=root)

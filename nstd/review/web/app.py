@@ -27,7 +27,7 @@ from nstd.review.gallery import asset_bytes, overview, running_card, templates
 from nstd.store import Store
 
 from . import auth
-from .events import event_stream
+from .events import EventHub
 from .files import NotServed, chunks, etag, media_type, open_under
 from .uploads import Upload, UploadRefused, clean_name, folders, remove_stale_temps
 
@@ -57,6 +57,7 @@ class WebApp:
         self.store = store or Store(config.state, readonly=True, shared=True)
         self.lock = threading.Lock()
         self.sessions = auth.Sessions()
+        self.hub = EventHub(self)
         self.env = templates()
         self.log = structlog.get_logger("nstd.web")
 
@@ -209,7 +210,7 @@ class WebApp:
             upload.close()
 
     async def events(self, request: Request) -> Response:
-        return event_stream(self, request)
+        return self.hub.stream(request)
 
     def progress_now(self, store: Store) -> list[dict]:
         cards = []

@@ -97,7 +97,8 @@ def run(config: Config) -> int:
         order = shared.order_from(fields)
         order = type(order)(**{**fields, "images": tuple({**r, "path": paths.here(r["path"])} for r in order.images),
                                "input": paths.here(order.input), "output": paths.here(order.output),
-                               "outbox": paths.here(order.outbox)})
+                               "outbox": paths.here(order.outbox),
+                               "root": paths.here(order.root) if order.root else ""})
         with lock:
             me["job"], me["progress"] = order.id, None
         publish()
