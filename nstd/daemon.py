@@ -28,6 +28,7 @@ from nstd.core import logs
 from nstd.core.backoff import Backoff
 from nstd.core.errors import ConfigError, StateError, WorkerStartError
 from nstd.intake.intake import Intake
+from nstd.intake.replan import replan_queued
 from nstd.intake.rules import rule_warnings
 from nstd.ops.health import Health
 from nstd.ops.metrics import REFRESH_SECONDS as REFRESH_METRICS_SECONDS
@@ -132,6 +133,9 @@ class Daemon:
         requeued, failed = self.store.requeue_orphans() if c.worker.backend == "local" else (0, 0)
         if requeued or failed:
             self.log.warning("recovered jobs left running", requeued=requeued, failed=failed)
+        replanned = replan_queued(c, self.store)
+        if replanned["replanned"] or replanned["withdrawn"]:
+            self.log.info("queued jobs re-planned to the config in force", **replanned)
         self.log.info("nstd starting", version=__version__, config=str(c.path), inbox=str(c.inbox),
                       outbox=str(c.outbox), pid=os.getpid(), until_idle=self.until_idle)
         for warning in rule_warnings(c, []):
@@ -277,7 +281,12 @@ class Daemon:
         if worker_settings(new) != worker_settings(old):
             self.log.info("worker settings changed: restarting the worker after its current job")
             self.supervisor.restart_after_job()
-        self.log.info("config reloaded", config=str(new.path), rules=len(new.rules))
+        try:
+            queued = replan_queued(new, self.store)  # jobs not yet started follow the config in force
+        except StoreUnavailable as e:
+            queued = {"error": f"not re-planned: {e.cause}"}
+        self.log.info("config reloaded", config=str(new.path), rules=len(new.rules), queued_jobs=queued)
+        self._gallery_now()
         self._record_reload([])
 
     def _reload_refused(self, problems: list[str], config: str) -> None:

@@ -27,13 +27,19 @@ def results(outbox) -> list:
     return sorted(p for p in outbox.rglob("*.png") if ".loss" not in p.name and "thumb" not in p.parts)
 
 
-def test_a_queued_photos_folder_swapped_for_a_link_is_never_read_or_moved_from_outside(tmp_path, daemon_with):
+def queued_while_paused(tmp_path, daemon_with, rel: str):
+    """A started daemon, paused, with the photo `rel` in its queue: (config, daemon, nstd)."""
     config, d = daemon_with({})
     nstd = nstd_cli(config)
     assert nstd("pause").returncode == 0
-    (tmp_path / "inbox" / "sub").mkdir()
-    (tmp_path / "inbox" / "sub" / "x.png").write_bytes(png(1))
+    (tmp_path / "inbox" / rel).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "inbox" / rel).write_bytes(png(1))
     wait_for(lambda: len(job_rows(config)) == 1, 60, what="the photo queued")
+    return config, d, nstd
+
+
+def test_a_queued_photos_folder_swapped_for_a_link_is_never_read_or_moved_from_outside(tmp_path, daemon_with):
+    config, d, nstd = queued_while_paused(tmp_path, daemon_with, "sub/x.png")
     # The same bytes outside: the content check alone cannot tell them apart.
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -58,11 +64,7 @@ def test_a_queued_photos_folder_swapped_for_a_link_is_never_read_or_moved_from_o
 
 
 def test_a_photo_renamed_while_queued_is_painted_once_under_its_new_name_and_nothing_fails(tmp_path, daemon_with):
-    config, d = daemon_with({})
-    nstd = nstd_cli(config)
-    assert nstd("pause").returncode == 0
-    (tmp_path / "inbox" / "before.png").write_bytes(png(1))
-    wait_for(lambda: len(job_rows(config)) == 1, 60, what="the photo queued")
+    config, d, nstd = queued_while_paused(tmp_path, daemon_with, "before.png")
     os.rename(tmp_path / "inbox" / "before.png", tmp_path / "inbox" / "after.png")
     wait_for(lambda: len(job_rows(config)) == 2, 60, what="the new name queued")
     assert nstd("resume").returncode == 0
@@ -159,3 +161,21 @@ def test_a_failed_rerun_or_retry_never_moves_its_photo_and_leaves_one_reason(tmp
         wait_for(lambda before=before: report.stat().st_mtime_ns != before, 60, what="the reason rewritten in place")
     assert sorted(os.listdir(tmp_path / "failed" / "bad")) == ["x.png", "x.png.error.json"]  # one photo, one reason
     assert "not an image" in json.loads(report.read_text())["error"] and d.proc.poll() is None
+
+
+def test_a_reload_replans_the_queued_jobs_to_the_config_in_force(tmp_path, daemon_with):
+    config, d, nstd = queued_while_paused(tmp_path, daemon_with, "a.png")
+    other = tmp_path / "styles" / "other.png"
+    make_style().transpose(Image.Transpose.ROTATE_90).save(other)
+    text = config.read_text()
+    config.write_text(text.replace("./styles/stripes.png", "./styles/other.png").replace("size: 32", "size: 24"))
+    r = nstd("reload")
+    assert r.returncode == 0, r.stderr
+    (reloaded,) = d.saw("config reloaded")
+    assert reloaded["queued_jobs"] == {"replanned": 1, "kept": 0, "withdrawn": 0}
+    assert nstd("resume").returncode == 0
+    wait_for(lambda: job_rows(config)[0]["state"] == "done", 120, what="the painting")
+    log = json.loads(open(json.loads(job_rows(config)[0]["outputs"])["log"]).read())
+    assert log["style_files"][0]["path"] == str(other)
+    assert log["style_files"][0]["sha256"] == hashlib.sha256(other.read_bytes()).hexdigest()
+    assert log["params"]["size"] == 24

@@ -84,6 +84,25 @@ PROCESSED = {
 }
 
 
+DEEP_PART = "d" * 200
+
+
+def make_deep_photo(inbox: Path, depth: int = 22) -> None:
+    """inbox/ddd.../ddd.../photo.png, past PATH_MAX: made through folder descriptors, as a tool would."""
+    fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir(DEEP_PART, dir_fd=fd)
+            child = os.open(DEEP_PART, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        photo = os.open("photo.png", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(photo, encoded(variant(13), "PNG"))
+        os.close(photo)
+    finally:
+        os.close(fd)
+
+
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
@@ -96,6 +115,7 @@ def outcome(tmp_path_factory):
         (inbox / name).parent.mkdir(parents=True, exist_ok=True)
         (inbox / name).write_bytes(make())
     (inbox / "passwd.png").symlink_to("/etc/passwd")
+    make_deep_photo(inbox)
     r = subprocess.run([sys.executable, "-m", "nstd", "--log-json", "run", "--config", str(config), "--until-idle"],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -115,6 +135,17 @@ def test_a_symlink_out_of_the_inbox_is_refused_and_never_read(outcome):
     assert (folder / "failed" / "passwd.png").is_symlink()
     assert "symbolic link" in json.loads((folder / "failed" / "passwd.png.error.json").read_text())["error"]
     assert Path("/etc/passwd").exists()
+
+
+def test_a_path_past_path_max_is_refused_with_the_reason_not_ignored(outcome):
+    folder, log = outcome
+    (report,) = [p for p in (folder / "failed").iterdir()
+                 if p.name.startswith("ddd") and p.name.endswith(".error.json")]
+    cause = json.loads(report.read_text())["error"]
+    assert "over the system's limit" in cause and "PATH_MAX" in cause
+    moved = report.with_name(report.name[:-len(".error.json")])
+    assert moved.is_dir() and len(moved.name) <= 180          # the whole deep folder, under a short name
+    assert any('"event": "input refused"' in line and "PATH_MAX" in line for line in log.splitlines())
 
 
 @pytest.mark.parametrize("name", sorted(PROCESSED))

@@ -295,6 +295,39 @@ def test_live_pages_share_one_reading_and_are_bounded_per_client(site):
     assert site.get("/")[0] == 200
 
 
+def test_password_guessing_is_slowed_per_address_and_the_right_password_waits_too(site):
+    from nstd.review.web.auth import FREE_TRIES
+
+    for _ in range(FREE_TRIES):
+        assert site.post("/login", {"password": "guess"})[1]["location"] == "/login?error=wrong+password"
+    status, headers, body = site.post("/login", {"password": PASSWORD})
+    assert status == 429 and b"too many wrong passwords: try again in" in body
+    assert int(headers["retry-after"]) >= 1 and headers.get("set-cookie") is None  # not even tried
+    # Polling while it waits does not lengthen the wait; after it, the right password works and clears it.
+    wait_for(lambda: site.post("/login", {"password": PASSWORD})[0] == 303, 60, interval=0.5,
+             what="the wait to end")
+    assert site.post("/login", {"password": "guess"})[1]["location"] == "/login?error=wrong+password"
+
+
+def test_the_login_guard_doubles_its_wait_and_counts_all_addresses_together():
+    from nstd.review.web.auth import FREE_TRIES, FREE_TRIES_IN_ALL, LoginGuard
+
+    now = [1000.0]
+    guard = LoginGuard(clock=lambda: now[0])  # a stand-in clock: the decision, not the waiting, is tested
+    for _ in range(FREE_TRIES):
+        assert guard.wait("a") == 0
+        guard.failed("a")
+    assert guard.wait("a") == 2 and guard.wait("b") == 0
+    now[0] += 2
+    guard.failed("a")
+    assert guard.wait("a") == 4
+    guard.succeeded("a")
+    assert guard.wait("a") == 0
+    for i in range(FREE_TRIES_IN_ALL):
+        guard.failed(f"10.0.{i}.1")                     # one wrong password each from many addresses
+    assert guard.wait("10.9.9.9") == 2                  # a new address waits as well
+
+
 def test_password_hashes(tmp_path):
     from nstd.review.web.auth import check_hash_format, hash_password, verify_password
 

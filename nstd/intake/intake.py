@@ -20,13 +20,13 @@ from nstd.core.fileids import kind_of
 from nstd.core.humane import now_iso
 from nstd.core.jobs import JobState, job_key
 from nstd.ops.metrics import Metrics
-from nstd.outbox.files import move_input, result_exists
+from nstd.outbox.files import move_input, result_exists, safe_component
 from nstd.store import Store, StoreUnavailable
 
 from .inbox import InboxWatcher, SettleTracker
 from .inspector import Inspection, Inspector, surely_not_an_image, too_big
 from .rules import ignored, targets
-from .walker import FILE, LINK, Entry, confine, walk
+from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
 
 class Intake:
@@ -167,6 +167,9 @@ class Intake:
         seen = 0
         for entry in walk(self.config.inbox, folder):
             p = str(entry.path)
+            if entry.kind == TOO_LONG:
+                self._too_long(entry)
+                continue
             if p not in skip and p not in self.tracker.candidates:
                 self.tracker.observe(p, now)
                 seen += 1
@@ -256,11 +259,20 @@ class Intake:
         if done_before and len(new) < len(jobs):
             self.log.info("dropped again: its results are in the outbox already", input=rel)
 
-    def quarantine(self, entry: Entry, cause: str, sha256: str = "") -> None:
+    def _too_long(self, entry: Entry) -> None:
+        """A path past PATH_MAX: moved (through folder descriptors, which still reach it) to failed/
+        under a short name, with the reason."""
+        length = len(os.fsencode(str(entry.path)))
+        self.quarantine(entry, f"its path is {length} bytes, over the system's limit of {PATH_MAX - 1} (PATH_MAX): "
+                               "no program can open it by name; moved here under a shortened name",
+                        dest_rel=safe_component(entry.rel.replace("/", "__"), limit=180))
+
+    def quarantine(self, entry: Entry, cause: str, sha256: str = "", dest_rel: Optional[str] = None) -> None:
         report = {"input": entry.rel, "error": cause, "stage": "intake", "time": now_iso()}
         try:
-            size = os.lstat(entry.path).st_size
-            dest = move_input(entry.path, self.config.failed, entry.rel, report, src_root=self.config.inbox)
+            size = 0 if entry.kind == TOO_LONG else os.lstat(entry.path).st_size
+            dest = move_input(entry.path, self.config.failed, dest_rel or entry.rel, report,
+                              src_root=self.config.inbox)
         except OSError as e:
             self.log.error("cannot move refused input to failed/", input=entry.rel, cause=cause, error=str(e))
             return

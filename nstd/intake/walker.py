@@ -26,7 +26,11 @@ TRANSIENT_PATTERNS = (
     "**/~*", "**/*~", "**/*.syncthing.*", "**/.syncthing.*", "**/*.!sync", "**/*.filepart",
 )
 
-FILE, LINK, SPECIAL = "file", "link", "special"
+FILE, LINK, SPECIAL, TOO_LONG = "file", "link", "special", "too long"
+try:
+    PATH_MAX = os.pathconf("/", "PC_PATH_MAX")
+except (OSError, ValueError, AttributeError):
+    PATH_MAX = 4096
 
 
 def matches(relpath: str, patterns) -> bool:
@@ -74,6 +78,12 @@ def walk(inbox: Path, folder: Optional[Path] = None) -> Iterator[Entry]:
             continue  # removed or unreadable meanwhile: the next scan sees what is there
         for child in sorted(children, key=lambda c: c.name):
             path = Path(child.path)
+            if len(os.fsencode(child.path)) >= PATH_MAX:
+                # Nothing can open it by name (ENAMETOOLONG): reported, or it would never be seen.
+                rel = path.relative_to(inbox).as_posix()
+                if not is_transient(rel) and (child.is_dir(follow_symlinks=False) or _image_named(child.name)):
+                    yield Entry(path, rel, TOO_LONG)
+                continue
             try:
                 st = child.stat(follow_symlinks=False)
             except OSError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Optional
 
@@ -74,6 +75,16 @@ class JobQueue(StateFile):
                         "WHERE id=?", (state.value, shown(error),
                                        now if state is JobState.FAILED else None, now, job_id))
         return state
+
+    def replan(self, job_id: int, key: str, spec: dict, priority: int) -> bool:
+        """A queued job takes the spec the config in force gives it; False if it is no longer queued
+        or this photo has a job of that key already."""
+        try:
+            return self.db.execute("UPDATE jobs SET job_key=?, spec=?, priority=?, updated=? WHERE id=? AND "
+                                   "state='queued'", (key, json.dumps(spec, sort_keys=True), priority,
+                                                      time.time(), job_id)).rowcount == 1
+        except sqlite3.IntegrityError:
+            return False
 
     def withdraw(self, job_id: int, why: str) -> None:
         """A job whose photo left the inbox before it was painted: over, and no failure of anyone's."""

@@ -57,6 +57,7 @@ class WebApp:
         self.store = store or Store(config.state, readonly=True, shared=True)
         self.lock = threading.Lock()
         self.sessions = auth.Sessions()
+        self.logins = auth.LoginGuard()
         self.hub = EventHub(self)
         self.env = templates()
         self.log = structlog.get_logger("nstd.web")
@@ -131,11 +132,21 @@ class WebApp:
         if not self.writable:
             return RedirectResponse("/login", 303)
         form = await request.form()
+        client = request.client.host if request.client else "unknown"
+        wait = self.logins.wait(client)
+        if wait > 0:
+            self.log.warning("web login not tried: too many wrong passwords", client=client, wait_s=round(wait))
+            return HTMLResponse(self.env.get_template("login.html.j2").render(
+                assets="/assets/", writable=self.writable,
+                error=f"too many wrong passwords: try again in {wait:.0f} s"),
+                status_code=429, headers={"Retry-After": str(int(wait) + 1)})
         ok = await run_in_threadpool(auth.verify_password, str(form.get("password", "")),
                                      self.config.web.password_hash)
         if not ok:
-            self.log.warning("web login refused", client=request.client.host if request.client else None)
+            self.logins.failed(client)
+            self.log.warning("web login refused", client=client)
             return RedirectResponse("/login?error=wrong+password", 303)
+        self.logins.succeeded(client)
         token, _ = self.sessions.start()
         response = RedirectResponse("/", 303)
         response.set_cookie(auth.COOKIE, token, max_age=auth.SESSION_SECONDS, httponly=True, samesite="strict")

@@ -57,3 +57,45 @@ class Sessions:
 
 def csrf_ok(session: Optional[Session], given: Optional[str]) -> bool:
     return session is not None and bool(given) and hmac.compare_digest(session.csrf, given)
+
+
+FREE_TRIES = 5            # wrong passwords from one address before it has to wait
+FREE_TRIES_IN_ALL = 50    # wrong passwords from all addresses together, with no right one between
+MAX_WAIT_SECONDS = 900.0
+MAX_ADDRESSES = 10_000    # addresses remembered; the oldest are forgotten first
+
+
+class LoginGuard:
+    """Slows password guessing: after FREE_TRIES wrong passwords an address waits 2 s, then 4, 8, ...
+    up to 15 minutes, before any password of it is tried at all (the right one too: a guess that
+    is not checked cannot succeed). Wrong passwords from everywhere together do the same to every
+    address, so many addresses do not make many guessers. A right password clears its address."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.failures: dict[str, tuple[int, float]] = {}  # address -> (wrong tries, when the last was)
+        self.in_all = (0, 0.0)
+
+    @staticmethod
+    def _wait(count: int, last: float, free: int, now: float) -> float:
+        if count < free:
+            return 0.0
+        return max(0.0, last + min(2.0 ** (count - free + 1), MAX_WAIT_SECONDS) - now)
+
+    def wait(self, address: str) -> float:
+        """Seconds before a password from `address` is tried; 0 when it may be tried now."""
+        now = self.clock()
+        mine = self._wait(*self.failures.get(address, (0, 0.0)), FREE_TRIES, now)
+        return max(mine, self._wait(*self.in_all, FREE_TRIES_IN_ALL, now))
+
+    def failed(self, address: str) -> None:
+        now = self.clock()
+        count, _ = self.failures.pop(address, (0, 0.0))
+        self.failures[address] = (count + 1, now)  # re-inserted: the dict's order is by last failure
+        self.in_all = (self.in_all[0] + 1, now)
+        while len(self.failures) > MAX_ADDRESSES:
+            self.failures.pop(next(iter(self.failures)))
+
+    def succeeded(self, address: str) -> None:
+        self.failures.pop(address, None)
+        self.in_all = (0, 0.0)
