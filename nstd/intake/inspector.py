@@ -98,7 +98,7 @@ def _child(conn: Connection, max_pixels: int, max_bytes: int, parent_pid: int) -
         conn.send(inspect_file(path, max_pixels, max_bytes, root))
 
 
-PIPELINE = 8  # requests sent ahead: the child never waits for the supervisor's next tick
+PIPELINE = 32  # requests sent ahead: the child never waits for the supervisor's next tick
 
 
 class Inspector:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -29,6 +30,9 @@ from .rules import ignored, targets
 from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
 
+TICK_BUDGET_SECONDS = 0.25
+
+
 class Intake:
     def __init__(self, config: Config, store: Store, log, on_refused: Callable[[str, str], None],
                  metrics: Optional[Metrics] = None):
@@ -42,6 +46,8 @@ class Intake:
         self.inbox_id: Optional[tuple[int, int]] = None
         self.unmatched: set[str] = set()
         self.next_rescan = 0.0
+        self.settled_new: deque[tuple[str, int]] = deque()    # settled, to be judged: first seen
+        self.settled_again: deque[tuple[str, int]] = deque()  # and looked at again after a failure
 
     # -- the watcher ----------------------------------------------------------------------
     def start(self) -> None:
@@ -103,11 +109,12 @@ class Intake:
         inbox = self.config.inbox
         seen = [(p, "waiting to read again" if c.attempts else "settling") for p, c in self.tracker.candidates.items()]
         seen += [(p, "inspecting") for p in self.inspector.busy_with()]
+        seen += [(p, "settled, waiting its turn") for p, _ in (*self.settled_new, *self.settled_again)]
         return {"count": len(seen), "first": [{"input": os.path.relpath(p, inbox), "stage": stage}
                                               for p, stage in sorted(seen)[:shown_at_most]]}
 
     def idle(self) -> bool:
-        return not len(self.tracker) and not len(self.inspector)
+        return not len(self.tracker) and not len(self.inspector) and not self.settled_new and not self.settled_again
 
     # -- the loop -------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -135,6 +142,12 @@ class Intake:
         if now >= self.next_rescan:
             self.rescan("periodic" if self.next_rescan else "requested", now)
         for path, attempts in self.tracker.poll(now):
+            (self.settled_again if attempts else self.settled_new).append((path, attempts))
+        # Within a budget, new files first: refusing thousands of junk files (each reason fsynced)
+        # must not keep the inspector waiting, nor a photo that just arrived.
+        budget_end = time.monotonic() + TICK_BUDGET_SECONDS
+        while (self.settled_new or self.settled_again) and time.monotonic() < budget_end:
+            path, attempts = (self.settled_new or self.settled_again).popleft()
             self._settled(Path(path), attempts, now)
         for inspection in self.inspector.results(now):
             self._inspected(inspection, now)
@@ -158,7 +171,8 @@ class Intake:
 
     def rescan(self, why: str, now: Optional[float] = None) -> None:
         now = time.monotonic() if now is None else now
-        seen = self._scan(now, skip=self.store.open_input_paths() | self.unmatched | self.inspector.busy_with())
+        seen = self._scan(now, skip=self.store.open_input_paths() | self.unmatched | self.inspector.busy_with()
+                          | {p for p, _ in (*self.settled_new, *self.settled_again)})
         self.next_rescan = now + self.config.watch.rescan_minutes * 60
         self.metrics.rescans.labels(why).inc()
         self.log.info("scanned inbox", why=why, new_candidates=seen)
