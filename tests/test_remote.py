@@ -21,3 +21,20 @@ def test_a_redis_password_never_reaches_the_logs():
     assert redacted("redis://:s3cret@redis.lan:6379/0") == "redis://:***@redis.lan:6379/0"
     assert redacted("redis://user:s3cret@redis.lan/0") == "redis://user:***@redis.lan/0"
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_reports_are_read_by_the_fields_both_versions_know_and_garbage_is_a_typed_error():
+    from types import SimpleNamespace
+
+    import pytest
+
+    from nstd.work.protocol import Done
+    from nstd.work.remote.broker import MalformedReport, report_from
+
+    message = lambda *args: SimpleNamespace(args=args)  # noqa: E731 (a stand-in for a Dramatiq message)
+    report, extra = report_from(message("done", {"job_id": 3, "outputs": {"image": "x"}, "worker_version": "9"}))
+    assert report == Done(3, {"image": "x"}) and extra == ["worker_version"]
+    for bad in (("done", {"outputs": {}}), ("exploded", {"job_id": 1}), ("done", {"job_id": "3", "outputs": {}}),
+                ("done",), ("done", ["not", "a", "dict"])):
+        with pytest.raises(MalformedReport):
+            report_from(message(*bad))

@@ -165,3 +165,51 @@ def test_a_job_recorded_as_sent_but_not_in_redis_is_sent_again(tmp_path, daemons
     wait_for(lambda: d.saw("job no longer in Redis: queued again", job_id=1), 60, what="the reconcile")
     all_done_once(tmp_path, config, ["lost.png"])
     assert w.saw("job finished", job_id=1)
+
+
+def test_reports_the_daemon_cannot_read_are_dropped_and_painting_goes_on(tmp_path, daemons, redis_server):
+    """A worker host of another version sends a field more; a stray client sends garbage; a report
+    names a job this daemon never had. None of them may stop the daemon (the redelivery after a
+    restart would stop it again, for ever)."""
+    from nstd.work.remote import broker as shared
+    from nstd.work.protocol import Progress
+
+    config = redis_config(tmp_path, redis_server.url, iterations=4)
+    (tmp_path / "inbox").mkdir()
+    d = daemons(config)
+    d.wait_ready()
+    broker = shared.make_broker(redis_server.url, 3)
+    stray = [("failed", {"job_id": "x' OR 1", "error": 3}), ("exploded", {"job_id": 1}),
+             ("done", {"outputs": {}}), ("progress", {"job_id": 1, "progress": {}, "from_a_newer_version": 1})]
+    for kind, fields in stray:
+        broker.enqueue(shared.dramatiq.Message(queue_name=shared.REPORT_QUEUE, actor_name="report",
+                                               args=(kind, fields), kwargs={}, options={}))
+    broker.enqueue(shared.report_message(Progress(job_id=999, progress={})))
+    wait_for(lambda: len(d.saw("a worker's report could not be read: dropped")) == 3, 60, what="three dropped")
+    assert d.saw("a worker's report has fields this version does not know (another nstd version on a worker "
+                 "host?): read without them", fields=["from_a_newer_version"])
+    wait_for(lambda: d.saw("a worker's report names no job of this daemon: dropped", job_id=999), 60,
+             what="the report for no job")
+    w = daemons(config, command="worker")
+    drop(tmp_path, ["photo.png"])
+    all_done_once(tmp_path, config, ["photo.png"])
+    assert d.proc.poll() is None and w.saw("job finished", job_id=1)
+    broker.close()
+
+
+def test_a_host_that_cannot_see_the_folders_stops_and_blames_no_photo(tmp_path, daemons, redis_server):
+    config = redis_config(tmp_path, redis_server.url, iterations=4)
+    blind_config = tmp_path / "blind.yaml"
+    blind_config.write_text(config.read_text() + f"  path_map:\n    {tmp_path}: /nonexistent/share\n")
+    (tmp_path / "inbox").mkdir()
+    d = daemons(config)
+    d.wait_ready()
+    blind = daemons(blind_config, command="worker")
+    wait_for(lambda: blind.saw("worker ready"), 120, what="the blind host")
+    drop(tmp_path, ["photo.png"])
+    wait_for(lambda: blind.proc.poll() is not None, 120, what="the blind host to stop itself")
+    assert blind.proc.returncode == 3 and blind.saw("worker host cannot see the folders: stopping", job_id=1)
+    good = daemons(config, command="worker")
+    all_done_once(tmp_path, config, ["photo.png"])                     # painted, never quarantined
+    assert good.saw("job finished", job_id=1) and job_rows(config)[0]["attempts"] == 1
+    assert not (tmp_path / "failed").exists() or list((tmp_path / "failed").iterdir()) == []

@@ -54,9 +54,26 @@ def report_message(report) -> dramatiq.Message:
                             args=(kind, dataclasses.asdict(report)), kwargs={}, options={})
 
 
-def report_from(message) -> object:
-    kind, fields = message.args
-    return REPORTS[kind](**fields)
+class MalformedReport(ValueError):
+    """A report the daemon cannot read (another nstd version, a stray client): dropped, logged."""
+
+
+def report_from(message) -> tuple[object, list[str]]:
+    """(the report, the fields it carried that this version does not know). A report from a worker
+    host of a newer version is read by the fields both know; one missing a field or of an unknown
+    kind raises MalformedReport, so the daemon drops it instead of dying on it (and again on the
+    redelivery, for ever)."""
+    try:
+        kind, fields = message.args
+        cls = REPORTS[kind]
+        known = {f.name for f in dataclasses.fields(cls)}
+        extra = sorted(set(fields) - known)
+        report = cls(**{k: v for k, v in fields.items() if k in known})
+        if not isinstance(report.job_id, int) or isinstance(report.job_id, bool):
+            raise TypeError(f"job_id {report.job_id!r} is not a job id")
+        return report, extra
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise MalformedReport(f"{type(e).__name__}: {e}") from None
 
 
 def order_from(fields: dict) -> JobOrder:

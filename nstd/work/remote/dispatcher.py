@@ -127,7 +127,16 @@ class RemoteDispatcher:
                     return True
                 self.pending.append(message)
             message = self.pending[0]
-            self._record(shared.report_from(message), now)   # StoreUnavailable: kept, tried again
+            try:
+                report, extra = shared.report_from(message)
+            except shared.MalformedReport as e:
+                self.log.error("a worker's report could not be read: dropped", cause=str(e),
+                               message_id=getattr(message, "message_id", None), args=repr(message.args)[:300])
+            else:
+                if extra:
+                    self.log.warning("a worker's report has fields this version does not know (another nstd "
+                                     "version on a worker host?): read without them", fields=extra)
+                self._record(report, now)   # StoreUnavailable: kept, tried again
             self.consumer.ack(message)
             self.pending.popleft()
         return False
@@ -135,6 +144,8 @@ class RemoteDispatcher:
     def _record(self, report, now: float) -> None:
         job = self.store.find_job(report.job_id)
         if job is None:
+            self.log.warning("a worker's report names no job of this daemon: dropped", job_id=report.job_id,
+                             report=type(report).__name__)
             return
         if isinstance(report, Progress):
             if job.state is JobState.RUNNING:

@@ -99,6 +99,17 @@ def run(config: Config) -> int:
                                "input": paths.here(order.input), "output": paths.here(order.output),
                                "outbox": paths.here(order.outbox),
                                "root": paths.here(order.root) if order.root else ""})
+        if order.root and not os.path.isdir(order.root):
+            # The daemon found the photo in this folder: if this host cannot see it, the host is
+            # wrong (worker.path_map, a share not mounted), not the photo. It takes no more jobs.
+            why = (f"this host does not see the shared folders: {fields.get('root')} is {order.root} here "
+                   "(worker.path_map), which is not a folder; the host stops and takes no more jobs")
+            blind.append(why)
+            log.error("worker host cannot see the folders: stopping", cause=why, job_id=order.id)
+            broker.enqueue(shared.report_message(Failed(order.id, f"{why} (on {HOST})", permanent=False,
+                                                        environmental=True)))
+            stop.set()
+            return
         with lock:
             me["job"], me["progress"] = order.id, None
         publish()
@@ -117,6 +128,7 @@ def run(config: Config) -> int:
     worker = dramatiq.Worker(broker, queues={shared.PAINT_QUEUE}, worker_threads=1)
     worker.queue_prefetch = 1
     stop = threading.Event()
+    blind: list[str] = []  # why this host stopped itself, if it did
 
     def beat() -> None:
         while not stop.wait(PRESENCE_SECONDS):
@@ -137,5 +149,7 @@ def run(config: Config) -> int:
     except Exception:
         pass
     broker.close()
+    if blind:
+        raise WorkerStartError(str(config.path), blind[0])  # exit 3: systemd does not restart a blind host
     return 0
 
