@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -85,7 +84,7 @@ def test_burst_of_500_files_and_a_copied_tree_with_event_overflow(tmp_path):
 LONG_JOB = {"size": 48, "iterations": 150}
 
 
-def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemon_with):
+def test_input_deleted_while_queued_is_withdrawn_with_the_reason_and_blames_nobody(tmp_path, daemon_with):
     config, d = daemon_with({"first.png": png(1)}, defaults=LONG_JOB)
     inbox = tmp_path / "inbox"
     wait_for(lambda: d.saw("job running", input="first.png"), 60, what="the first job to run")
@@ -94,10 +93,12 @@ def test_input_deleted_while_queued_ends_in_failed_with_a_reason(tmp_path, daemo
     (inbox / "early.png").unlink()  # gone before it settles: never a job
     wait_for(lambda: d.saw("job queued", input="second.png"), 30, what="second queued")
     (inbox / "second.png").unlink()
-    report = tmp_path / "failed" / "second.png.error.json"
-    wait_for(report.exists, 120, what="the failure report")
-    assert "gone" in json.loads(report.read_text())["error"]
-    assert not list(inbox.glob("*.error.json"))
+    wait_for(lambda: [r["state"] for r in job_rows(config) if r["relpath"] == "second.png"] == ["withdrawn"], 120,
+             what="the job withdrawn")
+    (second,) = [r for r in job_rows(config) if r["relpath"] == "second.png"]
+    assert second["error"].startswith("no longer in the inbox")
+    assert not (tmp_path / "failed").exists() or not list((tmp_path / "failed").iterdir())  # no reason without a photo
+    assert not list(inbox.glob("*.error.json")) and not d.saw("job failed", job_id=second["id"])
     wait_for(lambda: (tmp_path / "archive" / "first.png").exists(), 60, what="first archived")
     assert not d.saw("job queued", input="early.png")
     assert d.proc.poll() is None

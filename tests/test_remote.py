@@ -29,12 +29,30 @@ def test_reports_are_read_by_the_fields_both_versions_know_and_garbage_is_a_type
     import pytest
 
     from nstd.work.protocol import Done
-    from nstd.work.remote.broker import MalformedReport, report_from
+    from nstd.work.remote.broker import PROTOCOL, MalformedReport, report_from
 
     message = lambda *args: SimpleNamespace(args=args)  # noqa: E731 (a stand-in for a Dramatiq message)
-    report, extra = report_from(message("done", {"job_id": 3, "outputs": {"image": "x"}, "worker_version": "9"}))
+    v = {"protocol": PROTOCOL}
+    report, extra = report_from(message("done", {"job_id": 3, "outputs": {"image": "x"}, "worker_version": "9", **v}))
     assert report == Done(3, {"image": "x"}) and extra == ["worker_version"]
-    for bad in (("done", {"outputs": {}}), ("exploded", {"job_id": 1}), ("done", {"job_id": "3", "outputs": {}}),
-                ("done",), ("done", ["not", "a", "dict"])):
+    for bad in (("done", {"outputs": {}, **v}), ("exploded", {"job_id": 1, **v}),
+                ("done", {"job_id": "3", "outputs": {}, **v}),
+                ("done",), ("done", ["not", "a", "dict"]), ("done", {"job_id": 3, "outputs": {}}),
+                ("done", {"job_id": 3, "outputs": {}, "protocol": PROTOCOL + 1})):
         with pytest.raises(MalformedReport):
             report_from(message(*bad))
+
+
+def test_a_paint_order_of_another_release_is_refused_by_name():
+    import pytest
+
+    from nstd.work.protocol import JobOrder
+    from nstd.work.remote.broker import OtherProtocol, order_from, paint_message
+
+    order = JobOrder(id=1, key="k", input="/i/a.png", relpath="a.png", sha256="s", rule="r", style="s",
+                     images=({"path": "/s.png", "weight": 1.0},), params={}, output="/o/a.png", outbox="/o")
+    assert order_from(paint_message(order).args[0]) == order
+    for protocol in (None, 0, 2):
+        fields = {**paint_message(order).args[0], "protocol": protocol}
+        with pytest.raises(OtherProtocol, match="run one nstd release on the daemon and every worker host"):
+            order_from(fields)

@@ -179,13 +179,17 @@ def test_reports_the_daemon_cannot_read_are_dropped_and_painting_goes_on(tmp_pat
     d = daemons(config)
     d.wait_ready()
     broker = shared.make_broker(redis_server.url, 3)
-    stray = [("failed", {"job_id": "x' OR 1", "error": 3}), ("exploded", {"job_id": 1}),
-             ("done", {"outputs": {}}), ("progress", {"job_id": 1, "progress": {}, "from_a_newer_version": 1})]
+    v = {"protocol": shared.PROTOCOL}
+    stray = [("failed", {"job_id": "x' OR 1", "error": 3, **v}), ("exploded", {"job_id": 1, **v}),
+             ("done", {"outputs": {}, **v}), ("done", {"job_id": 1, "outputs": {}}),   # the last: no protocol
+             ("progress", {"job_id": 1, "progress": {}, "from_a_newer_version": 1, **v})]
     for kind, fields in stray:
         broker.enqueue(shared.dramatiq.Message(queue_name=shared.REPORT_QUEUE, actor_name="report",
                                                args=(kind, fields), kwargs={}, options={}))
     broker.enqueue(shared.report_message(Progress(job_id=999, progress={})))
-    wait_for(lambda: len(d.saw("a worker's report could not be read: dropped")) == 3, 60, what="three dropped")
+    wait_for(lambda: len(d.saw("a worker's report could not be read: dropped")) == 4, 60, what="four dropped")
+    assert any("of protocol none, and this nstd speaks" in e["cause"]
+               for e in d.saw("a worker's report could not be read: dropped"))
     assert d.saw("a worker's report has fields this version does not know (another nstd version on a worker "
                  "host?): read without them", fields=["from_a_newer_version"])
     wait_for(lambda: d.saw("a worker's report names no job of this daemon: dropped", job_id=999), 60,
@@ -200,16 +204,48 @@ def test_reports_the_daemon_cannot_read_are_dropped_and_painting_goes_on(tmp_pat
 def test_a_host_that_cannot_see_the_folders_stops_and_blames_no_photo(tmp_path, daemons, redis_server):
     config = redis_config(tmp_path, redis_server.url, iterations=4)
     blind_config = tmp_path / "blind.yaml"
-    blind_config.write_text(config.read_text() + f"  path_map:\n    {tmp_path}: /nonexistent/share\n")
+    mount = tmp_path.parent / f"{tmp_path.name}-mount"               # the share as this host mounts it
+    blind_config.write_text(config.read_text() + f"  path_map:\n    {tmp_path}: {mount}\n")
     (tmp_path / "inbox").mkdir()
     d = daemons(config)
     d.wait_ready()
     blind = daemons(blind_config, command="worker")
-    wait_for(lambda: blind.saw("worker ready"), 120, what="the blind host")
+    waits = wait_for(lambda: blind.saw("worker host waits: it does not see the shared folders"), 120,
+                     what="the host waiting for its share")
+    assert f"the inbox {tmp_path / 'inbox'} is {mount / 'inbox'} on this host" in waits[0]["cause"]
+    mount.symlink_to(tmp_path)                                          # mounted: the host starts
+    wait_for(lambda: blind.saw("worker ready"), 120, what="the host, once it sees the share")
+    mount.unlink()                                                      # the share goes away under it
     drop(tmp_path, ["photo.png"])
     wait_for(lambda: blind.proc.poll() is not None, 120, what="the blind host to stop itself")
-    assert blind.proc.returncode == 3 and blind.saw("worker host cannot see the folders: stopping", job_id=1)
+    assert blind.proc.returncode == 3 and blind.saw("worker host stops: it cannot do the work", job_id=1)
     good = daemons(config, command="worker")
     all_done_once(tmp_path, config, ["photo.png"])                     # painted, never quarantined
     assert good.saw("job finished", job_id=1) and job_rows(config)[0]["attempts"] == 1
     assert not (tmp_path / "failed").exists() or list((tmp_path / "failed").iterdir()) == []
+
+
+def test_two_installs_on_one_redis_database_never_record_each_others_paintings(tmp_path, daemons, redis_server):
+    config_a = redis_config(tmp_path / "a", redis_server.url, iterations=4)
+    config_b = redis_config(tmp_path / "b", redis_server.url, iterations=4)
+    for folder in ("a", "b"):
+        (tmp_path / folder / "inbox").mkdir()
+    a = daemons(config_a)
+    a.wait_ready()
+    wait_for(lambda: a.saw("dispatching to Redis"), 60, what="the first install dispatching")
+    b = daemons(config_b)
+    b.wait_ready()
+    refusal = ("another nstd install uses this Redis database: not dispatching or reading reports until it "
+               "stops (give each install its own database, e.g. redis://host:6379/1)")
+    wait_for(lambda: b.saw(refusal), 60, what="the second install refusing the shared database")
+    w = daemons(config_a, command="worker")
+    drop(tmp_path / "a", ["photo.png"])
+    drop(tmp_path / "b", ["other.png"])
+    all_done_once(tmp_path / "a", config_a, ["photo.png"])
+    wait_for(lambda: len(job_rows(config_b)) == 1, 60, what="the second install's photo queued")
+    assert job_rows(config_b)[0]["state"] == "queued"                  # nothing of the first install's applied
+    assert not b.saw("job done") and b.proc.poll() is None
+    assert a.stop() == 0                                               # the first install goes away
+    wait_for(lambda: b.saw("this Redis database is ours again: dispatching"), 120, what="the database free")
+    all_done_once(tmp_path / "b", config_b, ["other.png"])
+    assert w.saw("job finished", job_id=1)

@@ -23,6 +23,16 @@ class Presence(StateFile):
         self._put("daemon", {**facts, "heartbeat": when})
         self._put("arriving", arriving)
 
+    def install_id(self) -> str:
+        """This install's identity, made once with its state file: what it claims a Redis database with."""
+        known = self._get("install")
+        if known is None:
+            import uuid
+            known = uuid.uuid4().hex
+            self.db.execute("INSERT OR IGNORE INTO settings (key, value) VALUES ('install', ?)", (json.dumps(known),))
+            known = self._get("install")
+        return known
+
     def record_reload(self, outcome: dict) -> None:
         """What the daemon made of its last SIGHUP (`nstd reload` waits for it)."""
         self._put("reload", outcome)

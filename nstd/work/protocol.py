@@ -63,12 +63,14 @@ class Pong:
 class Progress:
     job_id: int
     progress: dict
+    key: str = ""                    # the painting's key, from a worker host: applied only to that painting
 
 
 @dataclass(frozen=True)
 class Done:
     job_id: int
     outputs: dict
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Failed:
     permanent: bool                  # the job itself cannot succeed: no retry
     environmental: bool = False      # the outbox, not the job: pause, and the attempt does not count
     details: Optional[dict] = field(default=None, compare=False)
+    key: str = ""
 
 
 WorkerMessage = Ready | BootError | Pong | Progress | Done | Failed

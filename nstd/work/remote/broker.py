@@ -32,6 +32,29 @@ MAINTENANCE_CHANCE = 50_000
 REDIS_TIMEOUT_SECONDS = 5.0
 
 REPORTS = {"progress": Progress, "done": Done, "failed": Failed}
+# The version of what the daemon and the hosts say to each other: every message carries it, and one
+# of another version is refused by name on both sides, never half-understood.
+PROTOCOL = 1
+OWNER = f"{NAMESPACE}:daemon"
+OWNER_SECONDS = 30
+
+
+def claim_database(client, me: dict) -> Optional[dict]:
+    """Hold this Redis database for one install (refreshed while it runs, free 30 s after it stops).
+    None when it is ours; else the facts of the other install that holds it: two installs on one
+    database would consume each other's reports and record each other's paintings."""
+    mine = json.dumps(me, sort_keys=True)
+    if client.set(OWNER, mine, nx=True, ex=OWNER_SECONDS):
+        return None
+    held = client.get(OWNER)
+    try:
+        other = json.loads(held) if held else None
+    except ValueError:
+        other = {"id": repr(held)[:80]}
+    if other is None or other.get("id") == me["id"]:
+        client.set(OWNER, mine, ex=OWNER_SECONDS)
+        return None
+    return other
 
 
 def make_broker(url: str, heartbeat_seconds: float) -> RedisBroker:
@@ -44,14 +67,25 @@ def make_broker(url: str, heartbeat_seconds: float) -> RedisBroker:
 
 
 def paint_message(order: JobOrder) -> dramatiq.Message:
-    return dramatiq.Message(queue_name=PAINT_QUEUE, actor_name="paint", args=(dataclasses.asdict(order),),
-                            kwargs={}, options={})
+    return dramatiq.Message(queue_name=PAINT_QUEUE, actor_name="paint",
+                            args=({**dataclasses.asdict(order), "protocol": PROTOCOL},), kwargs={}, options={})
 
 
 def report_message(report) -> dramatiq.Message:
     kind = next(k for k, cls in REPORTS.items() if isinstance(report, cls))
     return dramatiq.Message(queue_name=REPORT_QUEUE, actor_name="report",
-                            args=(kind, dataclasses.asdict(report)), kwargs={}, options={})
+                            args=(kind, {**dataclasses.asdict(report), "protocol": PROTOCOL}), kwargs={}, options={})
+
+
+class OtherProtocol(ValueError):
+    """A message of another protocol version: from a host or daemon of another nstd release."""
+
+
+def _same_protocol(fields: dict, what: str) -> None:
+    theirs = fields.get("protocol") if isinstance(fields, dict) else None
+    if theirs != PROTOCOL:
+        raise OtherProtocol(f"{what} of protocol {theirs if theirs is not None else 'none'}, and this nstd "
+                            f"speaks {PROTOCOL}: run one nstd release on the daemon and every worker host")
 
 
 class MalformedReport(ValueError):
@@ -65,9 +99,10 @@ def report_from(message) -> tuple[object, list[str]]:
     redelivery, for ever)."""
     try:
         kind, fields = message.args
+        _same_protocol(fields, "a report")
         cls = REPORTS[kind]
         known = {f.name for f in dataclasses.fields(cls)}
-        extra = sorted(set(fields) - known)
+        extra = sorted(set(fields) - known - {"protocol"})
         report = cls(**{k: v for k, v in fields.items() if k in known})
         if not isinstance(report.job_id, int) or isinstance(report.job_id, bool):
             raise TypeError(f"job_id {report.job_id!r} is not a job id")
@@ -77,7 +112,10 @@ def report_from(message) -> tuple[object, list[str]]:
 
 
 def order_from(fields: dict) -> JobOrder:
-    return JobOrder(**{**fields, "images": tuple(fields["images"])})
+    """The paint order in a message; OtherProtocol for one of another release."""
+    _same_protocol(fields, "a paint order")
+    known = {f.name for f in dataclasses.fields(JobOrder)} - {"images"}
+    return JobOrder(**{k: v for k, v in fields.items() if k in known}, images=tuple(fields["images"]))
 
 
 def in_redis(broker: RedisBroker, redis_message_id: str) -> bool:

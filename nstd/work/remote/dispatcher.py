@@ -33,6 +33,7 @@ TICK_SECONDS = 0.2
 RECONCILE_SECONDS = 30.0
 PRESENCE_REFRESH_SECONDS = 2.0
 REPORTS_PER_TICK = 200
+OWNER_REFRESH_SECONDS = 5.0
 
 
 class RemoteDispatcher:
@@ -49,6 +50,8 @@ class RemoteDispatcher:
         self.reconcile_due = 0.0
         self.presence_due = 0.0
         self.hosts: list[dict] = []
+        self.owner_due = 0.0
+        self.other_install: Optional[dict] = None
 
     # -- what the daemon asks of a supervisor ---------------------------------------------
     @property
@@ -90,6 +93,12 @@ class RemoteDispatcher:
         from dramatiq.errors import ConnectionError as BrokerConnectionError
         try:
             self._connect()
+            if now >= self.owner_due:
+                self.owner_due = now + OWNER_REFRESH_SECONDS
+                self._claim_database()
+            if self.other_install is not None:
+                time.sleep(TICK_SECONDS)
+                return  # another install's reports are not ours to consume, nor its workers ours to feed
             quiet = self._receive(now)
             if now >= self.presence_due:
                 self.presence_due = now + PRESENCE_REFRESH_SECONDS
@@ -110,6 +119,18 @@ class RemoteDispatcher:
             self.log.info("Redis reachable again")
             self.redis_error = None
         self.redis_backoff.succeeded()
+
+    def _claim_database(self) -> None:
+        import socket
+        me = {"id": self.store.install_id(), "host": socket.gethostname(), "state": str(self.config.state)}
+        other = shared.claim_database(self.broker.client, me)
+        if other is not None and other != self.other_install:
+            self.log.error("another nstd install uses this Redis database: not dispatching or reading reports "
+                           "until it stops (give each install its own database, e.g. redis://host:6379/1)",
+                           redis=shared.redacted(self.config.worker.redis_url), other=other)
+        elif other is None and self.other_install is not None:
+            self.log.info("this Redis database is ours again: dispatching")
+        self.other_install = other
 
     def _connect(self) -> None:
         if self.broker is None:
@@ -146,6 +167,10 @@ class RemoteDispatcher:
         if job is None:
             self.log.warning("a worker's report names no job of this daemon: dropped", job_id=report.job_id,
                              report=type(report).__name__)
+            return
+        if report.key and report.key != job.key:
+            self.log.warning("a worker's report is for another painting than this job's: dropped",
+                             job_id=job.id, report=type(report).__name__)
             return
         if isinstance(report, Progress):
             if job.state is JobState.RUNNING:

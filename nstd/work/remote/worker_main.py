@@ -9,12 +9,14 @@ host's (and back, for what is reported). The time limit is `worker.job_timeout_m
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import structlog
 
@@ -49,6 +51,35 @@ class PathMap:
         return self._swap(path, [(b, a) for a, b in self.there_here])
 
 
+def folders_unseen(config: Config, paths: PathMap) -> str | None:
+    """Why this host cannot do the work through its mounts (the inbox not a folder here, the outbox
+    there but not writable); None when it can. An outbox not made yet is made with the first result."""
+    from nstd.outbox.files import probe_writable
+
+    inbox = paths.here(str(config.inbox))
+    if not os.path.isdir(inbox):
+        return (f"the inbox {config.inbox} is {inbox} on this host (worker.path_map), which is not a folder: "
+                "mount the share or fix the map")
+    outbox = Path(paths.here(str(config.outbox)))
+    if outbox.is_dir():
+        try:
+            probe_writable(outbox)
+        except OSError as e:
+            return f"cannot write the outbox here: {e}"
+    return None
+
+
+def wait_for_the_folders(config: Config, paths: PathMap, log) -> None:
+    """A host takes no job before it sees the shared folders: it would fail every photo it took.
+    It waits for them (a share mounted later, a daemon started later) and says why every 30 s."""
+    said = float("-inf")
+    while (why := folders_unseen(config, paths)) is not None:
+        if time.monotonic() - said >= 30:
+            said = time.monotonic()
+            log.error("worker host waits: it does not see the shared folders", cause=why)
+        time.sleep(2)
+
+
 def run(config: Config) -> int:
     import dramatiq
 
@@ -62,12 +93,14 @@ def run(config: Config) -> int:
     except EngineError as e:
         log.error("worker cannot start", cause=str(e))
         raise WorkerStartError(str(config.path), str(e)) from None
+    paths = PathMap(w.path_map)
+    wait_for_the_folders(config, paths, log)
     broker = shared.make_broker(w.redis_url, w.redis_heartbeat_seconds)
     dramatiq.set_broker(broker)
-    paths = PathMap(w.path_map)
     me = {"id": f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:6]}", "host": HOST, "pid": os.getpid(),
           "device": str(engine.device), "job": None, "progress": None, "started": time.time()}
     lock = threading.Lock()
+    painting = {"key": ""}  # the key of the job in hand: every report names it
 
     def publish() -> None:
         with lock:
@@ -79,6 +112,7 @@ def run(config: Config) -> int:
             log.warning("cannot reach Redis", error=str(e))
 
     def report(message) -> None:
+        message = dataclasses.replace(message, key=painting["key"])
         if isinstance(message, Progress):
             with lock:
                 me["progress"] = message.progress
@@ -87,28 +121,40 @@ def run(config: Config) -> int:
             for k in ("image", "log", "plot"):
                 if k in out:
                     out[k] = paths.there(out[k])
-            message = Done(message.job_id, {**out, "host": HOST})
+            message = Done(message.job_id, {**out, "host": HOST}, key=message.key)
         elif isinstance(message, Failed):
             message = Failed(message.job_id, f"{message.error} (on {HOST})", message.permanent,
-                             message.environmental)
+                             message.environmental, key=message.key)
         broker.enqueue(shared.report_message(message))
 
+    def stop_host(why: str, job_id, key: str) -> None:
+        """This host cannot do the work (it is the host's fault, not the photo's): the job goes back
+        without using an attempt, and the host takes no more jobs."""
+        blind.append(why)
+        log.error("worker host stops: it cannot do the work", cause=why, job_id=job_id)
+        if isinstance(job_id, int):
+            broker.enqueue(shared.report_message(Failed(job_id, f"{why} (on {HOST})", permanent=False,
+                                                        environmental=True, key=key)))
+        stop.set()
+
     def paint_job(fields: dict) -> None:
-        order = shared.order_from(fields)
-        order = type(order)(**{**fields, "images": tuple({**r, "path": paths.here(r["path"])} for r in order.images),
-                               "input": paths.here(order.input), "output": paths.here(order.output),
-                               "outbox": paths.here(order.outbox),
-                               "root": paths.here(order.root) if order.root else ""})
+        try:
+            order = shared.order_from(fields)
+        except shared.OtherProtocol as e:
+            stop_host(str(e), fields.get("id"), str(fields.get("key", "")))
+            return
+        except (TypeError, KeyError, ValueError) as e:  # not an order at all: nobody's job to give back
+            log.error("a paint order that could not be read: dropped", cause=f"{type(e).__name__}: {e}")
+            return
+        painting["key"] = order.key
+        order = dataclasses.replace(order, images=tuple({**r, "path": paths.here(r["path"])} for r in order.images),
+                                    input=paths.here(order.input), output=paths.here(order.output),
+                                    outbox=paths.here(order.outbox), root=paths.here(order.root) if order.root else "")
         if order.root and not os.path.isdir(order.root):
             # The daemon found the photo in this folder: if this host cannot see it, the host is
-            # wrong (worker.path_map, a share not mounted), not the photo. It takes no more jobs.
-            why = (f"this host does not see the shared folders: {fields.get('root')} is {order.root} here "
-                   "(worker.path_map), which is not a folder; the host stops and takes no more jobs")
-            blind.append(why)
-            log.error("worker host cannot see the folders: stopping", cause=why, job_id=order.id)
-            broker.enqueue(shared.report_message(Failed(order.id, f"{why} (on {HOST})", permanent=False,
-                                                        environmental=True)))
-            stop.set()
+            # wrong (worker.path_map, a share not mounted), not the photo.
+            stop_host(f"this host does not see the shared folders: {fields.get('root')} is {order.root} here "
+                      "(worker.path_map), which is not a folder", order.id, order.key)
             return
         with lock:
             me["job"], me["progress"] = order.id, None
