@@ -30,7 +30,8 @@ def setup(tmp_path):
     folders = {n: tmp_path / n for n in ("inbox", "archive", "failed", "outbox")}
     for f in folders.values():
         f.mkdir()
-    config = SimpleNamespace(**folders, after_success="archive")
+    config = SimpleNamespace(**folders, after_success="archive",
+                             input_folders=(folders["inbox"], folders["archive"], folders["failed"]))
     store = Store(tmp_path / "state.sqlite")
     log = Log()
     filing = Filing(config, store, log, on_filed=lambda: None, on_replaced=lambda p: None)

@@ -13,6 +13,7 @@ from typing import Optional
 from pydantic import BaseModel
 
 from nstd.core.errors import ConfigError, InputError
+from nstd.core.fileids import locate
 from nstd.core.images import image_size
 from nstd.core.jobs import JobSpec, StyleRef, param_fields
 from nstd.engine import EngineError, EngineOptions, params_from
@@ -58,8 +59,30 @@ class Config:
         return ActiveHours.parse(self.worker.active_hours) if self.worker.active_hours else None
 
     @property
+    def input_folders(self) -> tuple[Path, Path, Path]:
+        """Where a photo can lie: every open, move and delete of one starts from one of these."""
+        return self.inbox, self.archive, self.failed
+
+    def input_root(self, path: Path | str) -> Optional[Path]:
+        """The input folder `path` lies in (the deepest, were they nested); None outside them all."""
+        try:
+            return locate(path, self.input_folders)[0]
+        except OSError:
+            return None
+
+    @property
     def styles(self) -> dict[str, tuple[StyleRef, ...]]:
         return {job.style: job.images for rule in self.rules for job in rule.jobs}
+
+
+def _style_image_problems(key: str, path: Path, max_pixels: int) -> list[str]:
+    if not path.is_file():
+        return [f"{key}: style image not found: {path}"]
+    try:
+        image_size(path, max_pixels)
+    except InputError as e:
+        return [f"{key}: style image unusable: {e.cause} ({path})"]
+    return []
 
 
 def unknown_style(rule: int, name: str, known: list[str]) -> str:
@@ -102,15 +125,8 @@ def resolve(model: ConfigModel, path: Path, check_images: bool = True) -> Config
             img = StyleImageModel(path=img) if isinstance(img, str) else img
             p = where(img.path, img.path)
             key = f"styles.{name}" if isinstance(model.styles[name], str) else f"styles.{name}.images.{i}"
-            if not check_images:
-                pass
-            elif not p.is_file():
-                problems.append(f"{key}: style image not found: {p}")
-            else:
-                try:
-                    image_size(p, model.worker.max_pixels)
-                except InputError as e:
-                    problems.append(f"{key}: style image unusable: {e.cause} ({p})")
+            if check_images:
+                problems += _style_image_problems(key, p, model.worker.max_pixels)
             refs.append(StyleRef(str(p), img.weight))
         styles[name] = (tuple(refs), _given(spec.params))
 

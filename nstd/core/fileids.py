@@ -129,18 +129,38 @@ def file_sha256(path: Path | str, root: Path | str | None = None) -> Optional[st
 _IDENTITIES: dict[str, tuple[tuple, str]] = {}
 
 
+def _stamp(st: os.stat_result) -> tuple:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def known_identity(path: Path | str) -> Optional[str]:
+    """The style's identity if its stamp has not changed since it was last hashed, else None."""
+    try:
+        stamp = _stamp(os.stat(path))
+    except OSError:
+        return None
+    cached = _IDENTITIES.get(str(path))
+    return cached[1] if cached and cached[0] == stamp else None
+
+
+def remember_identity(path: Path | str, f, digest: str) -> None:
+    """Record the hash of the open file `f` as `path`'s identity, stamped from that very file."""
+    _IDENTITIES[str(path)] = (_stamp(os.fstat(f.fileno())), digest)
+
+
 def style_identity(path: Path | str) -> str:
     """A style image's identity: the SHA-256 of its bytes. Hashed again whenever its stamp changes;
     the stamp holds the inode and the change time, which no copy (`cp -p`, `rsync -t`, an unpacked
     archive) can carry over, so a picture replaced by another of the same size and mtime is noticed."""
+    known = known_identity(path)
+    if known is not None:
+        return known
     try:
-        st = os.stat(path)
-    except OSError:
+        with open_regular(path) as f:
+            digest = sha256_of(f)
+            remember_identity(path, f, digest)
+            return digest
+    except FileNotFoundError:
         return "missing"
-    stamp = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-    cached = _IDENTITIES.get(str(path))
-    if cached and cached[0] == stamp:
-        return cached[1]
-    digest = file_sha256(path) or "unreadable"
-    _IDENTITIES[str(path)] = (stamp, digest)
-    return digest
+    except OSError:
+        return "unreadable"

@@ -10,6 +10,7 @@ judged are the bytes recorded.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import resource
@@ -57,11 +58,21 @@ def inspect_file(path: str, max_pixels: int, max_bytes: int, root: Optional[str]
 HEAD_BYTES = 64
 
 
+@functools.cache
+def _pillow_formats() -> tuple[frozenset[str], tuple]:
+    """(suffixes of formats with no signature, every format's signature test): read once per process.
+    Some formats (TGA, SPIDER, ...) have no signature: a file named like one is left to the decoder."""
+    from PIL import Image
+
+    Image.init()
+    unsigned = {fmt for fmt, (_, accept) in Image.OPEN.items() if accept is None}
+    return (frozenset(ext for ext, fmt in Image.EXTENSION.items() if fmt in unsigned),
+            tuple(accept for _, accept in Image.OPEN.values() if accept is not None))
+
+
 def surely_not_an_image(path: str, root: Optional[str] = None) -> Optional[str]:
     """Why the file is surely no image, judged here from its first bytes (no child, no decoding):
     empty, or a start that no image format Pillow reads begins with. None when it may be one."""
-    from PIL import Image
-
     from nstd.core.fileids import open_regular
 
     try:
@@ -71,12 +82,10 @@ def surely_not_an_image(path: str, root: Optional[str] = None) -> Optional[str]:
         return None  # the inspector says what is wrong with it
     if not head:
         return "an empty file, not an image"
-    Image.init()
-    # Some formats (TGA, SPIDER, ...) have no signature: a file named like one is left to the decoder.
-    unsigned = {fmt for fmt, (_, accept) in Image.OPEN.items() if accept is None}
-    if Image.EXTENSION.get(os.path.splitext(path)[1].lower()) in unsigned:
+    unsigned_suffixes, signatures = _pillow_formats()
+    if os.path.splitext(path)[1].lower() in unsigned_suffixes:
         return None
-    if any(accept is not None and accept(head) for _, accept in Image.OPEN.values()):
+    if any(accept(head) for accept in signatures):
         return None
     return "not an image file Pillow can read (it starts like no image format)"
 

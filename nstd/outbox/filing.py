@@ -59,8 +59,7 @@ class Filing:
 
     def _root_of(self, src: Path) -> Path:
         """The configured folder the input lies in: every open, move and delete starts there."""
-        c = self.config
-        return locate(src, (c.inbox, c.archive, c.failed))[0]
+        return locate(src, self.config.input_folders)[0]   # NotRegularFile outside them all
 
     def _file(self, inp: Input, jobs: list[Job]) -> None:
         c = self.config

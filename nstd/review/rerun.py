@@ -18,7 +18,7 @@ import yaml
 
 from nstd.config import Config, ParamsModel, problem_lines
 from nstd.core.errors import ConfigError, NstdError
-from nstd.core.fileids import file_sha256, locate
+from nstd.core.fileids import file_sha256
 from nstd.core.jobs import JobSpec, JobState, job_key
 from nstd.core.names import shown
 from nstd.engine import EngineError, params_from
@@ -66,8 +66,7 @@ def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], set
     starting from the parameters of `from_job` (the card a person re-runs), else its newest job."""
     name = inp.relpath
     path = Path(inp.path)
-    roots = (config.inbox, config.archive, config.failed)
-    if file_sha256(path, locate(path, roots)[0] if _inside_any(path, roots) else None) != inp.sha256:
+    if file_sha256(path, config.input_root(path)) != inp.sha256:
         raise NstdError(str(path), "the photo is no longer there (or was changed) since it was painted")
     earlier = store.jobs_of(inp.id)
     if not earlier and not styles:
@@ -88,10 +87,6 @@ def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], set
     jobs = [(job_key(inp.sha256, s), s.rule, s.style, s.as_stored(), s.priority) for s in specs]
     _, new, _ = store.add_input(inp.relpath, str(path), inp.sha256, path.stat().st_size, jobs)
     return new
-
-
-def _inside_any(path: Path, roots) -> bool:
-    return any(path.is_relative_to(r) for r in roots)
 
 
 def retry(config: Config, store: Store, job_ids: list[int] | None = None,

@@ -30,14 +30,15 @@ _STYLE_CACHE_SIZE = 4
 def _style_image(path: str, max_pixels: int):
     """(content hash, decoded image) of a style file: what is painted with is what is recorded."""
     from nstd.core.errors import InputError
-    from nstd.core.fileids import open_regular, sha256_of, style_identity
+    from nstd.core.fileids import known_identity, open_regular, remember_identity, sha256_of
     from nstd.core.images import decode_file
 
-    known = style_identity(path)  # hashed again only when the file's stamp changed
-    if known not in _STYLE_IMAGES:
+    known = known_identity(path)  # None when the file's stamp changed: read (once) below
+    if known is None or known not in _STYLE_IMAGES:
         try:
             with open_regular(path) as f:
                 known = sha256_of(f)
+                remember_identity(path, f, known)
                 image = decode_file(f, path, max_pixels)
         except OSError as e:  # the style's fault, never to be reported as the photo's
             raise InputError(path, "file not found" if isinstance(e, FileNotFoundError)

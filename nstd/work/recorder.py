@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nstd.config import Config
-from nstd.core.fileids import locate, present
+from nstd.core.fileids import present
 from nstd.core.backoff import Backoff
 from nstd.core.humane import first_line
 from nstd.core.jobs import JobState
@@ -129,11 +129,8 @@ class JobRecorder:
 
     def _still_there(self, job: Job) -> bool:
         """The input is at its recorded path, reached from its folder without following a link."""
-        try:
-            root, _ = locate(job.input_path, (self.config.inbox, self.config.archive, self.config.failed))
-        except OSError:
-            return False
-        return present(job.input_path, root)
+        root = self.config.input_root(job.input_path)
+        return root is not None and present(job.input_path, root)
 
     def pause_dispatch(self, job_id: int, error: str, now: float) -> None:
         wait = self.dispatch_pause.failed(now)
@@ -162,10 +159,8 @@ class JobRecorder:
 
 
 def job_order(job: Job, out: Path, config: Config) -> JobOrder:
-    try:
-        root = str(locate(job.input_path, (config.inbox, config.archive, config.failed))[0])
-    except OSError:
-        root = str(Path(job.input_path).parent)  # outside every folder: the worker refuses it beneath its folder
+    # Outside every folder: the worker refuses it beneath its own folder.
+    root = str(config.input_root(job.input_path) or Path(job.input_path).parent)
     return JobOrder(id=job.id, key=job.key, input=job.input_path, relpath=job.input_relpath,
                     sha256=job.input_sha256, rule=job.rule, style=job.style,
                     images=tuple(job.spec["images"]), params=job.spec["params"], output=str(out),
