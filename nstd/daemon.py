@@ -129,7 +129,7 @@ class Daemon:
                                "twice, but the history of earlier jobs is gone", state=str(c.state),
                                results=results)
         # Jobs left running by a dead daemon: the local worker died with it; with the redis backend
-        # they may still be painted on a worker host, and the dispatcher's reconcile decides.
+        # they may still be painted on a worker host, and the dispatcher's lease check decides.
         requeued, failed = self.store.requeue_orphans() if c.worker.backend == "local" else (0, 0)
         if requeued or failed:
             self.log.warning("recovered jobs left running", requeued=requeued, failed=failed)

@@ -110,3 +110,11 @@ def check_promise(folder: Path, names: list[str]) -> dict:
             "job_states": states, "input_states": inputs,
             "lost": len(names) - len(done) - len(quarantined),
             "outside_untouched": not (folder / "outside").exists() or (folder / "outside" / "private.png").is_file()}
+
+
+def print_figures(r: dict, figures: dict, folder: Path, ok: bool) -> None:
+    """A soak's figures for the record, then PASS or FAIL."""
+    print(json.dumps(figures, indent=1, default=str))
+    print(f"duplicates: {len(r['results']) - len(set(r['results']))}, results match done inputs: "
+          f"{r['results'] == r['expected_results']}")
+    print(f"workspace: {folder}\n{'PASS' if ok else 'FAIL'}")

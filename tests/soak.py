@@ -8,12 +8,11 @@ Prints the figures for the record: inputs, kills, minutes, done, failed, lost (m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
-from chaos import run_chaos
+from chaos import print_figures, run_chaos
 
 
 def main() -> int:
@@ -29,11 +28,8 @@ def main() -> int:
     r = run_chaos(folder, args.inputs, args.kills, args.seed, args.max_wait, hostile=not args.plain)
     ok = (r["lost"] == 0 and not r["left_in_inbox"] and r["results"] == r["expected_results"]
           and not r["temps"] and r["integrity"] == "ok" and r["final_rc"] == 0 and r["outside_untouched"])
-    print(json.dumps({k: r[k] for k in ("inputs", "kills", "minutes", "done", "failed", "lost", "temps",
-                                        "integrity", "job_states", "input_states")}, indent=1, default=str))
-    print(f"duplicates: {len(r['results']) - len(set(r['results']))}, results match done inputs: "
-          f"{r['results'] == r['expected_results']}")
-    print(f"workspace: {folder}\n{'PASS' if ok else 'FAIL'}")
+    print_figures(r, {k: r[k] for k in ("inputs", "kills", "minutes", "done", "failed", "lost", "temps",
+                                        "integrity", "job_states", "input_states")}, folder, ok)
     return 0 if ok else 1
 
 

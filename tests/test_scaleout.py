@@ -42,15 +42,21 @@ def all_done_once(folder, config, names: list[str]) -> None:
     assert results(folder / "outbox") == sorted(f"{n[:-4]}__stripes.png" for n in names)  # one result each
 
 
-def test_a_worker_host_killed_mid_job_hands_the_job_to_the_other(tmp_path, daemons, redis_server):
-    config = redis_config(tmp_path, redis_server.url, iterations=600)
+def one_photo_on_one_host(tmp_path, daemons, redis_server, iterations: int):
+    """A worker host, then the daemon, then one photo dropped and running on that host: (config, host, daemon)."""
+    config = redis_config(tmp_path, redis_server.url, iterations=iterations)
     (tmp_path / "inbox").mkdir()
-    first = daemons(config, command="worker")
-    wait_for(lambda: first.saw("worker ready"), 120, what="the first worker host")
+    host = daemons(config, command="worker")
+    wait_for(lambda: host.saw("worker ready"), 120, what="the first worker host")
     d = daemons(config)
     d.wait_ready()
     drop(tmp_path, ["photo.png"])
-    wait_for(lambda: first.saw("job running", job_id=1), 60, what="the job on the first host")
+    wait_for(lambda: host.saw("job running", job_id=1), 60, what="the job on the first host")
+    return config, host, d
+
+
+def test_a_worker_host_killed_mid_job_hands_the_job_to_the_other(tmp_path, daemons, redis_server):
+    config, first, d = one_photo_on_one_host(tmp_path, daemons, redis_server, iterations=600)
     wait_for(lambda: f"on {HOST}" in (tmp_path / "outbox" / "index.html").read_text(), 60,
              what="the running card naming its host")
     second = daemons(config, command="worker")
@@ -162,7 +168,7 @@ def test_a_job_recorded_as_sent_but_not_in_redis_is_sent_again(tmp_path, daemons
     w = daemons(config, command="worker")
     d = daemons(config)
     d.wait_ready()
-    wait_for(lambda: d.saw("job no longer in Redis: queued again", job_id=1), 60, what="the reconcile")
+    wait_for(lambda: d.saw("job taken back: queued again, no attempt used", job_id=1), 60, what="the lease check")
     all_done_once(tmp_path, config, ["lost.png"])
     assert w.saw("job finished", job_id=1)
 

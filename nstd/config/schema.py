@@ -141,8 +141,9 @@ class WebModel(_Strict):
 
 class NotifyModel(_Strict):
     urls: list[str] = Field([], description="apprise URLs: mailto://, json://, ntfy://, gotify://, slack://, ...")
-    events: list[Literal["job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault"]] = [
-        "job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault"]
+    events: list[Literal["job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault",
+                         "host_out_of_rotation"]] = [
+        "job_failed", "input_refused", "queue_drained", "worker_cannot_start", "machine_fault", "host_out_of_rotation"]
 
 
 class ConfigModel(_Strict):

@@ -38,6 +38,10 @@ class Metrics:
                                        registry=r)
         self.rescans = Counter("nstd_watcher_rescans", "Full scans of the inbox", ["why"], registry=r)
         self.overflows = Counter("nstd_watcher_overflows", "Kernel file-event queue overflows", registry=r)
+        self.host_failures = Counter("nstd_worker_host_failures", "Failures a worker host reported that were "
+                                     "its own (not the photo's, not the time limit's)", ["host"], registry=r)
+        self.hosts_out_of_rotation = Gauge("nstd_worker_hosts_out_of_rotation", "Worker hosts the daemon took "
+                                           "out of rotation after repeated failures of their own", registry=r)
         self.refreshed = float("-inf")
         self.server = None
         self.seen_states: set[str] = set()

@@ -62,6 +62,9 @@ class Notifications:
     def machine_fault(self, why: str) -> None:
         self._post("machine_fault", "failure", "nstd: painting paused, the machine is at fault", why)
 
+    def host_out_of_rotation(self, host: str, why: str) -> None:
+        self._post("host_out_of_rotation", "failure", f"nstd: worker host {host} taken out of rotation", why)
+
     def worker_cannot_start(self, cause: str) -> None:
         self._post("worker_cannot_start", "failure", "nstd: the worker cannot start", cause)
 

@@ -81,13 +81,14 @@ def _redis_facts(config: Config) -> dict:
     """Whether Redis answers, and the worker hosts it has seen lately."""
     import redis
 
-    from nstd.work.remote.broker import workers
+    from nstd.work.remote.broker import out_of_rotation, workers
     w = config.worker
     client = redis.Redis.from_url(w.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
-        return {"reachable": True, "error": None, "workers": workers(client, w.redis_heartbeat_seconds)}
+        return {"reachable": True, "error": None, "workers": workers(client, w.redis_heartbeat_seconds),
+                "out_of_rotation": out_of_rotation(client)}
     except (redis.RedisError, OSError) as e:
-        return {"reachable": False, "error": str(e) or type(e).__name__, "workers": []}
+        return {"reachable": False, "error": str(e) or type(e).__name__, "workers": [], "out_of_rotation": {}}
     finally:
         client.close()
 
@@ -119,6 +120,10 @@ def report(config: Config, failures: int = 10) -> str:
             doing = (f"job {w['job']} {p.get('percent', 0):.0f}%" if w.get("job") is not None else "idle")
             lines.append(f"  {w['host']} (pid {w['pid']}, {w['device']}): {doing}, last seen "
                          f"{duration(dt.datetime.now().timestamp() - w['seen'])} ago")
+        for host, out in r["out_of_rotation"].items():
+            since = dt.datetime.fromtimestamp(out.get("since", 0)).strftime("%Y-%m-%d %H:%M")
+            lines.append(f"  OUT OF ROTATION: {host} since {since}, after {out.get('failures')} "
+                         f"failures in a row (the last: {out.get('last')}); restart `nstd worker` there once mended")
     for job in f["running"]:
         p = job["progress"] or {}
         host = f" on {(job['progress'] or {}).get('host')}" if (job["progress"] or {}).get("host") else ""

@@ -17,9 +17,11 @@ from typing import Optional
 
 from nstd.core.humane import first_line
 
+from .protocol import PAST_TIME_LIMIT
+
 PROBE_FIRST_SECONDS, PROBE_MAX_SECONDS = 60.0, 1800.0
 # Failures that say nothing about the machine: the time limit is the operator's choice.
-NOT_THE_MACHINE = ("the job ran past worker.job_timeout_minutes",)
+NOT_THE_MACHINE = (PAST_TIME_LIMIT,)
 _VARYING = re.compile(r"0x[0-9a-fA-F]+|\d+(\.\d+)?")
 
 

@@ -14,13 +14,17 @@ import traceback
 from pathlib import Path
 from typing import Callable, Optional
 
-from .protocol import Done, Failed, JobOrder, Progress
+from .protocol import Done, Failed, JobOrder, Progress, past_time_limit
 
 HOST = socket.gethostname()
 
 
 class Abandoned(Exception):
     """Nobody waits for this job any more (the daemon that asked for it is gone)."""
+
+
+class PastTimeLimit(Exception):
+    """The job ran past its time limit (worker.job_timeout_minutes)."""
 
 
 _STYLE_IMAGES: dict[str, object] = {}  # decoded style images by content hash: a 49 MP style once
@@ -76,11 +80,14 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                 "recovered": True}))
         return
     last_sent = [0.0]
+    deadline = time.monotonic() + job.timeout_s if job.timeout_s else None
     last_loss: list[Optional[float]] = [None]  # the trace records losses every log_every steps only
 
     def progress(p) -> None:
         if not still_wanted():
             raise Abandoned()
+        if deadline is not None and time.monotonic() > deadline:
+            raise PastTimeLimit()
         if preview_every and p.done % preview_every == 0 and p.snapshot:
             try:
                 write_jpeg(p.snapshot(), preview_path(outbox, job_id), side=512)
@@ -135,6 +142,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
             return
     except Abandoned:
         raise
+    except PastTimeLimit:
+        send(Failed(job_id, past_time_limit(job.timeout_s), permanent=False))
     except FileNotFoundError:
         send(Failed(job_id, f"{job.input}: the input file is gone", permanent=True))
     except NotRegularFile as e:  # a link swapped in for the photo or a folder on its way

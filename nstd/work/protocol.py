@@ -25,6 +25,15 @@ class JobOrder:
     outbox: str
     preview_every: int = 0
     root: str = ""               # the configured folder the photo lies in: opened from it, no link followed
+    timeout_s: float = 0.0       # worker.job_timeout_minutes, enforced where the job runs; 0: none
+
+
+PAST_TIME_LIMIT = "the job ran past worker.job_timeout_minutes"
+
+
+def past_time_limit(seconds: float) -> str:
+    """Why a job was stopped at its time limit: the operator's choice, neither the photo's nor the machine's."""
+    return f"{PAST_TIME_LIMIT} ({seconds / 60:g})"
 
 
 # -- daemon -> worker ----------------------------------------------------------------------
@@ -81,6 +90,7 @@ class Failed:
     environmental: bool = False      # the outbox, not the job: pause, and the attempt does not count
     details: Optional[dict] = field(default=None, compare=False)
     key: str = ""
+    host: str = ""                   # the worker host it failed on: what counts against that host
 
 
 WorkerMessage = Ready | BootError | Pong | Progress | Done | Failed

@@ -164,4 +164,5 @@ def job_order(job: Job, out: Path, config: Config) -> JobOrder:
     return JobOrder(id=job.id, key=job.key, input=job.input_path, relpath=job.input_relpath,
                     sha256=job.input_sha256, rule=job.rule, style=job.style,
                     images=tuple(job.spec["images"]), params=job.spec["params"], output=str(out),
-                    outbox=str(config.outbox), preview_every=config.worker.preview_every, root=root)
+                    outbox=str(config.outbox), preview_every=config.worker.preview_every, root=root,
+                    timeout_s=config.worker.job_timeout_minutes * 60)

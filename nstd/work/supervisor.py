@@ -23,7 +23,7 @@ from nstd.ops.metrics import Metrics
 from nstd.ops.notify import Notifications
 from nstd.store import Store
 
-from .protocol import BootError, Done, Failed, Pong, Progress, Ready
+from .protocol import BootError, Done, Failed, Pong, Progress, Ready, past_time_limit
 from .recorder import JobRecorder, job_order
 from .worker import BOOT_ERROR_EXIT
 
@@ -144,8 +144,9 @@ class WorkerSupervisor:
         cause = None
         if w.ready and silent > limit:
             cause = f"the worker stalled: no sign of life for {silent:.0f} s (worker.stall_seconds: {limit:g})"
-        elif w.job_id is not None and timeout and w.job_started is not None and now - w.job_started > timeout:
-            cause = f"the job ran past worker.job_timeout_minutes ({timeout / 60:g})"
+        elif w.job_id is not None and timeout and w.job_started is not None and now - w.job_started > timeout + limit:
+            # The child stops a job at its limit itself; this is for one stuck where it cannot look.
+            cause = past_time_limit(timeout)
         if cause:
             self.log.error("stopping the worker", cause=cause, job_id=w.job_id, pid=w.pid)
             w.death_cause = cause

@@ -118,21 +118,71 @@ def order_from(fields: dict) -> JobOrder:
     return JobOrder(**{k: v for k, v in fields.items() if k in known}, images=tuple(fields["images"]))
 
 
+PAINT_IDS = f"{NAMESPACE}:{PAINT_QUEUE}"          # Dramatiq's list of waiting message ids
+PAINT_BODIES = f"{PAINT_IDS}.msgs"                # id -> message, until the ack
+PAINT_ACKS = f"{NAMESPACE}:__acks__.*.{PAINT_QUEUE}"  # per worker: ids fetched, not yet acked
+
+
 def in_redis(broker: RedisBroker, redis_message_id: str) -> bool:
     """True while a paint message is queued or being painted (Dramatiq drops it on the ack)."""
-    return bool(broker.client.hexists(f"{NAMESPACE}:{PAINT_QUEUE}.msgs", redis_message_id))
+    return bool(broker.client.hexists(PAINT_BODIES, redis_message_id))
+
+
+def waiting(client) -> set[str]:
+    """Ids of the paint messages no host has taken yet."""
+    return {m.decode() if isinstance(m, bytes) else m for m in client.lrange(PAINT_IDS, 0, -1)}
+
+
+def withdraw(client, redis_message_id: str) -> None:
+    """A paint message out of Redis wherever it is (waiting, or fetched by a host that will never
+    ack it), so that no host takes it again once the daemon has taken the job back."""
+    acks = list(client.scan_iter(match=PAINT_ACKS, count=1000))
+    with client.pipeline(transaction=True) as p:
+        p.hdel(PAINT_BODIES, redis_message_id)
+        p.lrem(PAINT_IDS, 0, redis_message_id)
+        for key in acks:
+            p.srem(key, redis_message_id)
+        p.execute()
+
+
+OUT_OF_ROTATION = f"{NAMESPACE}:out-of-rotation"   # host name -> why the daemon took it out
+
+
+def take_out_of_rotation(client, host: str, facts: dict) -> None:
+    client.hset(OUT_OF_ROTATION, host, json.dumps(facts))
+
+
+def out_of_rotation(client) -> dict[str, dict]:
+    """Hosts the daemon took out of rotation, with why and since when; each stays out until it restarts."""
+    hosts = {}
+    for host, raw in client.hgetall(OUT_OF_ROTATION).items():
+        try:
+            hosts[host.decode() if isinstance(host, bytes) else host] = json.loads(raw)
+        except ValueError:
+            continue
+    return hosts
+
+
+def back_in_rotation(client, host: str) -> bool:
+    """A host restarted by its operator is trusted again; True if it had been out."""
+    return bool(client.hdel(OUT_OF_ROTATION, host))
+
+
+PRESENCE_SECONDS = 5.0  # how often a worker host publishes its presence
 
 
 def workers(client, heartbeat_seconds: float, now: Optional[float] = None) -> list[dict]:
-    """Worker hosts seen within three heartbeats, each with host, device, job, progress, last seen."""
+    """Worker hosts seen within their heartbeat (worker.redis_heartbeat_seconds: silent this long is
+    dead), and never fewer than three presence beats; each with host, device, job, progress, last seen."""
     now = time.time() if now is None else now
+    alive = max(heartbeat_seconds, 3 * PRESENCE_SECONDS)
     seen = []
     for raw in client.hvals(PRESENCE):
         try:
             w = json.loads(raw)
         except ValueError:
             continue
-        if now - w.get("seen", 0) <= 3 * heartbeat_seconds:
+        if now - w.get("seen", 0) <= alive:
             seen.append(w)
     return sorted(seen, key=lambda w: w.get("id", ""))
 

@@ -6,9 +6,8 @@ hosts (at least one), so that the queue's order, priorities and pauses stay the 
 Redis, a job is first come, first served. Reports are acknowledged only after they are recorded.
 
 Redis away: intake goes on into SQLite, dispatch waits with backoff, and `nstd status` says so.
-A job recorded as running whose message is no longer in Redis (its Done lost, Redis restarted
-without its data, the daemon killed between claim and send) is noticed by `reconcile`: finished
-if its result is in place, else queued again without using an attempt.
+Every running job holds a lease (`leases.py`): one held by no message and no host is taken back.
+Failures that are a host's own count against it (`rotation.py`), never against the photo.
 """
 
 from __future__ import annotations
@@ -22,15 +21,16 @@ from nstd.core.backoff import Backoff
 from nstd.core.jobs import JobState
 from nstd.ops.metrics import Metrics
 from nstd.ops.notify import Notifications
-from nstd.outbox.files import log_path_for, output_path, result_exists
 from nstd.store import Store
-from nstd.work.protocol import Done, Failed, Progress
+from nstd.work.protocol import PAST_TIME_LIMIT, Done, Failed, Progress
 from nstd.work.recorder import JobRecorder, job_order
 
 from . import broker as shared
+from .leases import Leases
+from .rotation import HostRotation
 
 TICK_SECONDS = 0.2
-RECONCILE_SECONDS = 30.0
+LEASE_CHECK_SECONDS = 5.0
 PRESENCE_REFRESH_SECONDS = 2.0
 REPORTS_PER_TICK = 200
 OWNER_REFRESH_SECONDS = 5.0
@@ -47,7 +47,9 @@ class RemoteDispatcher:
         self.pending: deque = deque()   # reports read but not yet recorded (the state file was full)
         self.redis_backoff = Backoff(1.0, 30.0)
         self.redis_error: Optional[str] = None
-        self.reconcile_due = 0.0
+        self.leases = Leases(config, store, log, self.recorder)
+        self.rotation = HostRotation(log, self.recorder.metrics, self.recorder.notifications)
+        self.lease_check_due = 0.0
         self.presence_due = 0.0
         self.hosts: list[dict] = []
         self.owner_due = 0.0
@@ -102,10 +104,12 @@ class RemoteDispatcher:
             quiet = self._receive(now)
             if now >= self.presence_due:
                 self.presence_due = now + PRESENCE_REFRESH_SECONDS
+                out = self.rotation.refresh(self.broker.client)
                 self.hosts = shared.workers(self.broker.client, self.config.worker.redis_heartbeat_seconds)
-            if quiet and now >= self.reconcile_due:
-                self.reconcile_due = now + RECONCILE_SECONDS
-                self.reconcile(now)
+                self.hosts = [w for w in self.hosts if w.get("host") not in out]
+            if quiet and now >= self.lease_check_due:
+                self.lease_check_due = now + LEASE_CHECK_SECONDS
+                self.leases.check(self.broker.client, self.hosts, now)
             if dispatching and not stopping and self.recorder.dispatch_pause.due(now):
                 self._dispatch(now)
         except (redis.RedisError, BrokerConnectionError, OSError) as e:
@@ -114,6 +118,7 @@ class RemoteDispatcher:
             self.log.error("cannot reach Redis: jobs wait in the state file", error=self.redis_error,
                            retry_in_s=wait)
             self.shutdown()
+            self.leases.forget()
             return
         if self.redis_error is not None:
             self.log.info("Redis reachable again")
@@ -177,11 +182,14 @@ class RemoteDispatcher:
                 self.recorder.progress(job.id, report.progress, now)
         elif isinstance(report, Done):
             recovered_before = job.state is JobState.DONE and (job.outputs or {}).get("recovered")
+            self.rotation.succeeded(report.outputs.get("host", ""))
             if job.state in (JobState.RUNNING, JobState.QUEUED):
                 self.recorder.done(job.id, report.outputs)
             elif recovered_before and not report.outputs.get("recovered"):
                 self.store.finish(job.id, report.outputs)  # the full outputs, thumbnails included
         elif isinstance(report, Failed) and job.state is JobState.RUNNING:
+            if not report.permanent and not report.error.startswith(PAST_TIME_LIMIT):
+                self.rotation.failed(self.broker.client, report.host, report.error)
             if report.environmental:
                 self.store.release(job.id)
                 self.recorder.pause_dispatch(job.id, report.error, now)
@@ -205,19 +213,3 @@ class RemoteDispatcher:
                 self.store.release(job.id)  # not sent: back in line, no attempt used
                 raise
             self.store.set_dispatch(job.id, sent.options["redis_message_id"])
-
-    def reconcile(self, now: float) -> None:
-        """Running jobs that Redis no longer holds: finished if their result is there, else queued again."""
-        for job in self.store.jobs_in(JobState.RUNNING, limit=10_000):
-            if job.dispatch and shared.in_redis(self.broker, job.dispatch):
-                continue
-            out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
-                              job.spec["output_ext"], job.key)
-            if result_exists(out, job.key, job.input_relpath):
-                self.log.warning("job finished without a report reaching the daemon", job_id=job.id)
-                self.recorder.done(job.id, {"image": str(out), "log": str(log_path_for(out)), "recovered": True})
-            else:
-                self.store.release(job.id)
-                self.log.warning("job no longer in Redis: queued again", job_id=job.id, state=JobState.QUEUED.value)
-                self.recorder.on_change()
-

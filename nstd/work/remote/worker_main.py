@@ -4,7 +4,13 @@ Loads the engine once and keeps it warm (style images cached, as the local worke
 a Dramatiq worker with one thread and a prefetch of one, so that a host never holds a job it is
 not painting. Each job is the local worker's code (`nstd.painting`); its reports go to the
 daemon through Redis. Paths in a job are the daemon's; `worker.path_map` turns them into this
-host's (and back, for what is reported). The time limit is `worker.job_timeout_minutes`, or a day.
+host's (and back, for what is reported). The time limit is the daemon's `worker.job_timeout_minutes`,
+carried in each order and enforced by the painting itself.
+
+Redis away mid-job: progress is dropped, the job goes on, and its last report (Done or Failed) is
+sent again until Redis answers, for up to REPORT_PATIENCE_SECONDS; past that the daemon's lease
+check takes the job back (finished, if its result is in place). A host the daemon took out of
+rotation (repeated failures of its own) stops with exit 3 and is trusted again when restarted.
 """
 
 from __future__ import annotations
@@ -27,8 +33,11 @@ from nstd.work.protocol import Done, Failed, Progress
 
 from . import broker as shared
 
-PRESENCE_SECONDS = 5.0
-NO_LIMIT_MS = 24 * 3600 * 1000
+# Dramatiq's own time limit is off: its timer thread starts only under the `dramatiq` command,
+# and an exception thrown into a painting thread would skip the job's Failed report.
+NO_LIMIT_MS = 365 * 24 * 3600 * 1000
+REPORT_PATIENCE_SECONDS = 600.0
+PROGRESS_MUTE_SECONDS = 15.0
 
 
 class PathMap:
@@ -101,6 +110,7 @@ def run(config: Config) -> int:
           "device": str(engine.device), "job": None, "progress": None, "started": time.time()}
     lock = threading.Lock()
     painting = {"key": ""}  # the key of the job in hand: every report names it
+    progress_mute = [float("-inf")]
 
     def publish() -> None:
         with lock:
@@ -116,6 +126,16 @@ def run(config: Config) -> int:
         if isinstance(message, Progress):
             with lock:
                 me["progress"] = message.progress
+            if time.monotonic() < progress_mute[0]:
+                return
+            try:
+                broker.enqueue(shared.report_message(message))
+            except Exception as e:  # a lost progress report costs nothing: the painting goes on
+                # Not tried again for a while: a Redis that hangs costs each try a socket timeout.
+                progress_mute[0] = time.monotonic() + PROGRESS_MUTE_SECONDS
+                log.warning("cannot reach Redis: progress not reported", error=str(e), job_id=message.job_id,
+                            next_try_in_s=PROGRESS_MUTE_SECONDS)
+            return
         elif isinstance(message, Done):
             out = dict(message.outputs)
             for k in ("image", "log", "plot"):
@@ -124,8 +144,25 @@ def run(config: Config) -> int:
             message = Done(message.job_id, {**out, "host": HOST}, key=message.key)
         elif isinstance(message, Failed):
             message = Failed(message.job_id, f"{message.error} (on {HOST})", message.permanent,
-                             message.environmental, key=message.key)
-        broker.enqueue(shared.report_message(message))
+                             message.environmental, key=message.key, host=HOST)
+        send_until_delivered(message)
+
+    def send_until_delivered(message) -> None:
+        """The job's outcome is worth waiting for Redis: the presence still names the job meanwhile."""
+        wait, given_up = 1.0, time.monotonic() + REPORT_PATIENCE_SECONDS
+        while True:
+            try:
+                broker.enqueue(shared.report_message(message))
+                return
+            except Exception as e:
+                if time.monotonic() > given_up:
+                    log.error("cannot reach Redis: the job's report is given up; the daemon will take the job "
+                              "back", error=str(e), job_id=message.job_id, report=type(message).__name__)
+                    return
+                log.warning("cannot reach Redis: the job's report waits", error=str(e), job_id=message.job_id,
+                            retry_in_s=wait)
+                time.sleep(wait)
+                wait = min(wait * 2, 30.0)
 
     def stop_host(why: str, job_id, key: str) -> None:
         """This host cannot do the work (it is the host's fault, not the photo's): the job goes back
@@ -133,9 +170,19 @@ def run(config: Config) -> int:
         blind.append(why)
         log.error("worker host stops: it cannot do the work", cause=why, job_id=job_id)
         if isinstance(job_id, int):
-            broker.enqueue(shared.report_message(Failed(job_id, f"{why} (on {HOST})", permanent=False,
-                                                        environmental=True, key=key)))
+            send_until_delivered(Failed(job_id, f"{why} (on {HOST})", permanent=False, environmental=True,
+                                        key=key, host=HOST))
         stop.set()
+
+    def benched() -> str | None:
+        """Why the daemon took this host out of rotation, if it did."""
+        try:
+            facts = shared.out_of_rotation(broker.client).get(HOST)
+        except Exception:
+            return None  # Redis away: nothing is dispatched either
+        return None if facts is None else (f"the daemon took this host out of rotation after {facts.get('failures')} "
+                                           f"failures in a row (the last: {facts.get('last')}): fix it, then "
+                                           "restart nstd worker")
 
     def paint_job(fields: dict) -> None:
         try:
@@ -147,6 +194,9 @@ def run(config: Config) -> int:
             log.error("a paint order that could not be read: dropped", cause=f"{type(e).__name__}: {e}")
             return
         painting["key"] = order.key
+        if (why := benched()) is not None:
+            stop_host(why, order.id, order.key)
+            return
         order = dataclasses.replace(order, images=tuple({**r, "path": paths.here(r["path"])} for r in order.images),
                                     input=paths.here(order.input), output=paths.here(order.output),
                                     outbox=paths.here(order.outbox), root=paths.here(order.root) if order.root else "")
@@ -168,17 +218,24 @@ def run(config: Config) -> int:
             publish()
         log.info("job finished", job_id=order.id)
 
-    limit = int(w.job_timeout_minutes * 60_000) or NO_LIMIT_MS
     dramatiq.actor(paint_job, actor_name="paint", queue_name=shared.PAINT_QUEUE, max_retries=0,
-                   time_limit=limit, broker=broker)
+                   time_limit=NO_LIMIT_MS, broker=broker)
     worker = dramatiq.Worker(broker, queues={shared.PAINT_QUEUE}, worker_threads=1)
     worker.queue_prefetch = 1
     stop = threading.Event()
     blind: list[str] = []  # why this host stopped itself, if it did
 
     def beat() -> None:
-        while not stop.wait(PRESENCE_SECONDS):
+        while not stop.wait(shared.PRESENCE_SECONDS):
             publish()
+            if me["job"] is None and (why := benched()) is not None:
+                stop_host(why, None, "")
+
+    try:
+        if shared.back_in_rotation(broker.client, HOST):
+            log.warning("worker host back in rotation: restarted after the daemon took it out")
+    except Exception as e:
+        log.warning("cannot reach Redis", error=str(e))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
