@@ -129,6 +129,9 @@ def test_photos_uploaded_from_the_browser_are_painted(web, browser, tmp_path):
     answers = driver.execute_script(done)
     assert sum(a.startswith("uploaded:") for a in answers) == 2 and any(
         a.startswith("bad:") and "notes.txt" in a for a in answers), answers
+    bars = "return [...document.querySelectorAll('ul.uploads li')].map(li => li.className + ':' + " \
+           "(li.querySelector('progress') ? li.querySelector('progress').value : 'none'))"
+    assert sorted(driver.execute_script(bars)) == ["bad:none", "uploaded:100", "uploaded:100"]
     screenshot(driver, Path(os.environ.get("NSTD_SCREENSHOTS", tmp_path)) / "web-upload.png", 1000)
     # Taken by the daemon as dropped files: painted, and the page shows them without a reload.
     painted = [tmp_path / "outbox" / "stripes" / f"{name}__stripes.png" for name in ("IMG_0001", "IMG_0002")]

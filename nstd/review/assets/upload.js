@@ -29,11 +29,12 @@
         let message = xhr.statusText;
         try { message = JSON.parse(xhr.responseText).message; } catch (err) { message = xhr.responseText || message; }
         item.className = xhr.status < 300 ? "uploaded" : "bad";
-        if (xhr.status < 300) bar.value = 100;
+        // The bytes all arrived either way; a full bar beside a refusal would read as success.
+        if (xhr.status < 300) bar.value = 100; else bar.remove();
         text.textContent = " " + message;
         done();
       };
-      xhr.onerror = () => { item.className = "bad"; text.textContent = " " + file.name + ": the upload broke off"; done(); };
+      xhr.onerror = () => { item.className = "bad"; bar.remove(); text.textContent = " " + file.name + ": the upload broke off"; done(); };
       xhr.send(file);
     });
   }
