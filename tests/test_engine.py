@@ -313,3 +313,37 @@ def test_the_gram_matrix_and_its_one_product_gradient_are_exact():
     features.grad = None
     ((flat @ flat.transpose(1, 2) / 12) * weights).sum().backward()
     assert torch.allclose(mine, features.grad, atol=1e-5)
+
+
+def test_the_weight_search_brackets_then_bisects_towards_the_strengths_distance():
+    """A stand-in for the run: the content distance a weight reaches, growing as a power of it."""
+    from nstd.engine.calibration import WeightSearch, target_distance
+
+    def reached(weight: float) -> float:
+        return 0.2 * weight ** 0.25
+
+    search = WeightSearch(0.5, start_weight=50.0)
+    for _ in range(12):
+        search.observe(reached(search.weight))
+    assert reached(search.weight) == pytest.approx(target_distance(0.5), rel=0.02)
+    assert search.low is not None and search.high is not None and search.low <= search.weight <= search.high
+    assert len(search.record()["steps"]) == 12
+
+
+def test_style_strength_chooses_the_weight_per_painting_and_orders_the_results(engine):
+    """On the real VGG-19: a light strength ends nearer the photo than a strong one, each with the
+    weight its search found (recorded for the loss log), whatever the starting weight."""
+    content, style = make_content(), make_style()
+    ran = {}
+    for strength in (0.0, 1.0):
+        result = engine.run(content, [StyleImage(style)],
+                            TransferParams(size=48, iterations=24, log_every=6, style_strength=strength))
+        ran[strength] = (result.final["content"], result.info["calibration"])
+    (light, light_cal), (strong, strong_cal) = ran[0.0], ran[1.0]
+    assert light < strong
+    assert len(light_cal["steps"]) == len(strong_cal["steps"]) == 3
+    assert light_cal["style_weight"] < strong_cal["style_weight"]
+    assert light_cal["target_content_distance"] < strong_cal["target_content_distance"]
+    assert TransferParams(style_strength=0.5).style_strength == 0.5
+    with pytest.raises(ParameterError, match="style_strength"):
+        TransferParams(style_strength=1.5)

@@ -392,3 +392,18 @@ def test_a_rerun_starts_from_the_card_it_came_from(site):
         assert site.post(f"/jobs/{first}/rerun", form, headers=cookie)[0] == 303
     specs = [json.loads(r[0])["params"] for r in site.rows("SELECT spec FROM jobs ORDER BY id")[-2:]]
     assert specs[0]["style_weight"] == 80 and specs[1]["style_weight"] != 80 and specs[1]["iterations"] == 4
+
+
+def test_lighter_and_stronger_paint_again_from_the_cards_strength(site):
+    cookie, csrf = site.login()
+    status, _, body = site.get("/", headers=cookie)
+    first = site.jobs["photo.png"]
+    card = body.decode().split(f'action="/jobs/{first}/rerun"')[1].split("</form>")[0]
+    # A card painted by style weight alone is taken as the middle strength (0.5).
+    assert 'name="style_strength" value="0.3"' in card and 'name="style_strength" value="0.7"' in card
+    assert site.post(f"/jobs/{first}/rerun", {"csrf": csrf, "style_strength": "0.7"}, headers=cookie)[0] == 303
+    spec = json.loads(site.rows("SELECT spec FROM jobs ORDER BY id DESC LIMIT 1")[0][0])
+    assert spec["params"]["style_strength"] == 0.7
+    status, _, body = site.post(f"/jobs/{first}/rerun", {"csrf": csrf, "style_strength": "2"},
+                                headers={**cookie, "Accept": "application/json"})
+    assert status == 400 and "style_strength" in json.loads(body)["message"]

@@ -10,6 +10,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import torch
 
 from . import optim, pyramid
+from .calibration import WeightSearch, checkpoints
 from .errors import ParameterError
 from .params import TransferParams
 from .records import Progress, StyleImage
@@ -50,6 +51,8 @@ class Optimisation:
         self.done = 0
         self.start = 0.0
         self.objective: Optional[Callable] = None  # the last scale's
+        self.search = WeightSearch(params.style_strength, params.style_weight) \
+            if params.style_strength is not None else None
 
     @property
     def decay(self) -> float:
@@ -69,7 +72,7 @@ class Optimisation:
         dims = self.schedule[level].dims
         t0 = self.clock()
         content = engine.to_tensor(self.content, dims)
-        objective = self.objective = engine.objective(content, self.styles, dims, params)
+        self.objective = engine.objective(content, self.styles, dims, self.params)
         self.target_seconds += self.clock() - t0
         x = self._initial(previous, content, dims)
         optimiser = optim.make_optimiser(x, params)
@@ -83,12 +86,13 @@ class Optimisation:
 
         def closure():
             optimiser.zero_grad(set_to_none=True)
-            loss, terms, per_layer = objective(x)
+            loss, terms, per_layer = self.objective(x)
             loss.backward()
             record.update(terms=terms, per_layer=per_layer, total=loss)
             return loss
 
         it = 0
+        calibrate_at = checkpoints(self.schedule[level].iterations) if self.search and level == 0 else set()
         while it < self.schedule[level].iterations:
             optimiser.step(closure)
             if params.optimizer == "adam":
@@ -105,9 +109,21 @@ class Optimisation:
             if params.budget_seconds and self._out_of_time(level, it, began):
                 self.schedule[level] = pyramid.Scale(dims, it)
             self._report(level, it, record, current)
+            if it in calibrate_at:
+                optimiser = self._recalibrate(record, content, dims, x)
         self.ran.append({"size": list(dims), "iterations": it, "seconds": round(self.clock() - began, 4)})
         # L-BFGS's history (two image-sized vectors per iteration) must not outlive its scale.
         return current().detach(), optimiser if params.optimizer == "adam" else None
+
+    def _recalibrate(self, record: dict, content, dims, x) -> torch.optim.Optimizer:
+        """The style weight moved towards the strength's content distance; a fresh optimiser, its
+        history being of the old objective."""
+        distance = math.sqrt(max(record["terms"]["content"].item(), 0.0) / self.params.content_weight)
+        self.params = self.params.replace(style_weight=self.search.observe(distance))
+        t0 = self.clock()
+        self.objective = self.engine.objective(content, self.styles, dims, self.params)
+        self.target_seconds += self.clock() - t0
+        return optim.make_optimiser(x, self.params)
 
     def _replan(self, level: int, done: int, seconds_per_iteration: float) -> None:
         left = self.params.budget_seconds - (self.clock() - self.start)

@@ -39,7 +39,10 @@ class TransferParams:
     learning_rate: Optional[float] = _opt(
         None, "step size in ImageNet-normalised pixel units (default: 1 for lbfgs, 0.05 for adam)")
     content_weight: float = _opt(1.0, "weight of the content loss")
-    style_weight: float = _opt(50.0, "weight of the style loss")
+    style_weight: float = _opt(50.0, "weight of the style loss (with style_strength: where its search starts)")
+    style_strength: Optional[float] = _opt(
+        None, "how painterly, 0 (a light touch) to 1 (the painting takes over), the same for every "
+              "painting: the style weight is found per photo and painting at the coarse scale")
     tv_weight: float = _opt(10.0, "weight of the total-variation (smoothness) loss")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG layers for the content loss")
     style_layers: tuple[str, ...] = _opt(STYLE_LAYERS_GATYS, "VGG layers for the style loss")
@@ -67,7 +70,8 @@ class TransferParams:
 
     def __post_init__(self):
         numbers = [self.content_weight, self.style_weight, self.tv_weight, self.style_scale,
-                   *(v for v in (self.learning_rate, self.budget_seconds, self.average) if v is not None),
+                   *(v for v in (self.learning_rate, self.budget_seconds, self.average, self.style_strength)
+                     if v is not None),
                    *(self.style_layer_weights or ())]
         checks = [
             (all(math.isfinite(v) for v in numbers), "parameters", "numbers must be finite (not NaN or infinity)"),
@@ -78,6 +82,9 @@ class TransferParams:
             (self.scales <= 12 and self.first_scale <= MAX_SIZE, "scales", "at most 12, from at most the largest size"),
             (self.budget_seconds is None or self.budget_seconds <= 7 * 86400, "budget_seconds", "at most a week"),
             (self.style_scale <= 8, "style_scale", "must be at most 8"),
+            (self.style_strength is None or 0 <= self.style_strength <= 1, "style_strength", "must be from 0 to 1"),
+            (self.style_strength is None or (self.content_weight > 0 and self.style_weight > 0), "style_strength",
+             "needs a positive content_weight and style_weight to start from"),
             (self.scales >= 0, "scales", "must be 0 (as many as fit) or more"),
             (self.first_scale >= 16, "first_scale", "must be at least 16"),
             (self.average is None or 0 <= self.average < 1, "average", "must be in [0, 1)"),

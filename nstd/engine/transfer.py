@@ -216,6 +216,8 @@ class Engine:
             "mixed_precision": self.autocast,
             "output_size": list(final_dims),
             "schedule": run.ran,
+            # style_strength: the weight it became, and the distances that chose it
+            "calibration": run.search.record() if run.search else None,
             "styles": [{"key": s.key, "weight": s.weight, "size": list(s.image.size)} for s in styles],
             "losses_are": "weighted contributions to the total",
             "versions": {"python": sys.version.split()[0], "torch": torch.__version__,

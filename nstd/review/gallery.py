@@ -26,6 +26,7 @@ import jinja2
 from nstd.core.humane import duration, first_line
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
+from nstd.engine.calibration import lighter, stronger
 from nstd.outbox.files import atomic_write_bytes, log_path_for
 from nstd.outbox.thumbs import HIDDEN, preview_path
 from nstd.store import Input, Job, Store
@@ -72,7 +73,7 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
     losses = ", ".join(f"{k} {final[k]:.3g}" for k in ("total", "content", "style", "tv") if k in final)
     rows = [("rule", job.rule), ("style", job.style),
             ("size", f"{params.get('size')} px, {params.get('iterations')} it, {params.get('optimizer')}"),
-            ("weights", f"content {params.get('content_weight')}, style {params.get('style_weight')}, "
+            ("weights", f"content {params.get('content_weight')}, style {_style_weight(params, out)}, "
                         f"tv {params.get('tv_weight')}"),
             ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"),
             ("job", str(job.id))]
@@ -82,7 +83,7 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
         for n, v in enumerate(versions, 1):
             rel = _rel((v.outputs or {}).get("image", ""), outbox)
             if rel is not None:
-                label = f"{n}: {v.style}, style {v.spec.get('params', {}).get('style_weight')}"
+                label = f"{n}: {v.style}, style {_style_weight(v.spec.get('params', {}), v.outputs or {})}"
                 version_links.append((label, _url(rel), v.id == job.id))
     return {
         "id": job.id, "input_id": job.input_id, "title": shown(job.input_relpath), "rule": job.rule,
@@ -93,6 +94,7 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
         "style_thumbs": [_url(s) for s in thumbs.get("styles", [])],
         "plot": _url(plot) if plot and (outbox / plot).is_file() else None,
         "rows": rows, "versions": version_links,
+        "lighter": lighter(params.get("style_strength")), "stronger": stronger(params.get("style_strength")),
         "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished or 0)),
         "params": params,
     }
@@ -237,3 +239,11 @@ def _write_assets(outbox: Path) -> None:
         except OSError:
             pass
         atomic_write_bytes(target, data)
+
+
+def _style_weight(params: dict, outputs: dict) -> str:
+    """The style weight painted with: with a strength, the weight its search chose."""
+    chosen = outputs.get("calibration")
+    if chosen:
+        return f"{chosen['style_weight']:.3g} (strength {chosen['style_strength']:g})"
+    return str(params.get("style_weight"))

@@ -183,7 +183,7 @@
     const form = e.target;
     if (!body.dataset.live || !form.matches("form[data-async]")) return;
     e.preventDefault();
-    const r = await fetch(form.action, { method: "POST", body: new FormData(form), headers: { Accept: "application/json" } });
+    const r = await fetch(form.action, { method: "POST", body: new FormData(form, e.submitter), headers: { Accept: "application/json" } });
     let message = r.statusText;
     try { message = (await r.json()).message; } catch (err) { /* not JSON */ }
     toast(message);

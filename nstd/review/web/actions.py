@@ -10,8 +10,9 @@ from nstd.core.jobs import checked_priority
 from nstd.outbox.results import delete_result
 from nstd.review.rerun import parse_settings, rerun_input, retry
 
-# The form fields of a re-run: the main weights and the budget; any other parameter via `nstd rerun`.
-RERUN_FIELDS = ("style_weight", "content_weight", "tv_weight", "iterations", "size")
+# The form fields of a re-run: the strength, the main weights and the budget; any other parameter
+# via `nstd rerun`. A strength given (the lighter / stronger buttons) chooses the style weight itself.
+RERUN_FIELDS = ("style_strength", "style_weight", "content_weight", "tv_weight", "iterations", "size")
 
 
 def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
