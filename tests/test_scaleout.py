@@ -173,7 +173,7 @@ def test_a_job_recorded_as_sent_but_not_in_redis_is_sent_again(tmp_path, daemons
     assert w.saw("job finished", job_id=1)
 
 
-def test_reports_the_daemon_cannot_read_are_dropped_and_painting_goes_on(tmp_path, daemons, redis_server):
+def test_reports_the_daemon_cannot_read_are_set_aside_and_painting_goes_on(tmp_path, daemons, redis_server):
     """A worker host of another version sends a field more; a stray client sends garbage; a report
     names a job this daemon never had. None of them may stop the daemon (the redelivery after a
     restart would stop it again, for ever)."""
@@ -193,9 +193,11 @@ def test_reports_the_daemon_cannot_read_are_dropped_and_painting_goes_on(tmp_pat
         broker.enqueue(shared.dramatiq.Message(queue_name=shared.REPORT_QUEUE, actor_name="report",
                                                args=(kind, fields), kwargs={}, options={}))
     broker.enqueue(shared.report_message(Progress(job_id=999, progress={})))
-    wait_for(lambda: len(d.saw("a worker's report could not be read: dropped")) == 4, 60, what="four dropped")
+    wait_for(lambda: len(d.saw("a worker's report could not be read: set aside")) == 4, 60, what="four set aside")
     assert any("of protocol none, and this nstd speaks" in e["cause"]
-               for e in d.saw("a worker's report could not be read: dropped"))
+               for e in d.saw("a worker's report could not be read: set aside"))
+    aside = [json.loads(e) for e in broker.client.lrange(shared.SET_ASIDE, 0, -1)]
+    assert len(aside) == 4 and {a["what"] for a in aside} == {"report"} and any("x' OR 1" in a["body"] for a in aside)
     assert d.saw("a worker's report has fields this version does not know (another nstd version on a worker "
                  "host?): read without them", fields=["from_a_newer_version"])
     wait_for(lambda: d.saw("a worker's report names no job of this daemon: dropped", job_id=999), 60,

@@ -89,7 +89,7 @@ def _same_protocol(fields: dict, what: str) -> None:
 
 
 class MalformedReport(ValueError):
-    """A report the daemon cannot read (another nstd version, a stray client): dropped, logged."""
+    """A report the daemon cannot read (another nstd version, a stray client): set aside, logged."""
 
 
 def report_from(message) -> tuple[object, list[str]]:
@@ -142,6 +142,19 @@ def withdraw(client, redis_message_id: str) -> None:
         p.lrem(PAINT_IDS, 0, redis_message_id)
         for key in acks:
             p.srem(key, redis_message_id)
+        p.execute()
+
+
+SET_ASIDE = f"{NAMESPACE}:set-aside"   # messages nobody could read, newest first, for a person to look at
+SET_ASIDE_KEPT = 1000
+
+
+def set_aside(client, what: str, cause: str, body: str) -> None:
+    """Keep an unreadable message where an operator finds it (`redis-cli lrange nstd:set-aside 0 9`)."""
+    entry = json.dumps({"what": what, "cause": cause, "body": body[:2000], "at": time.time()})
+    with client.pipeline(transaction=True) as p:
+        p.lpush(SET_ASIDE, entry)
+        p.ltrim(SET_ASIDE, 0, SET_ASIDE_KEPT - 1)
         p.execute()
 
 

@@ -156,7 +156,8 @@ class RemoteDispatcher:
             try:
                 report, extra = shared.report_from(message)
             except shared.MalformedReport as e:
-                self.log.error("a worker's report could not be read: dropped", cause=str(e),
+                shared.set_aside(self.broker.client, "report", str(e), repr(message.args))
+                self.log.error("a worker's report could not be read: set aside", cause=str(e), kept_in=shared.SET_ASIDE,
                                message_id=getattr(message, "message_id", None), args=repr(message.args)[:300])
             else:
                 if extra:

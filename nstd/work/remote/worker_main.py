@@ -191,7 +191,12 @@ def run(config: Config) -> int:
             stop_host(str(e), fields.get("id"), str(fields.get("key", "")))
             return
         except (TypeError, KeyError, ValueError) as e:  # not an order at all: nobody's job to give back
-            log.error("a paint order that could not be read: dropped", cause=f"{type(e).__name__}: {e}")
+            cause = f"{type(e).__name__}: {e}"
+            try:
+                shared.set_aside(broker.client, "paint order", cause, repr(fields))
+            except Exception:
+                pass  # Redis away: the log line below is the record
+            log.error("a paint order that could not be read: set aside", cause=cause, kept_in=shared.SET_ASIDE)
             return
         painting["key"] = order.key
         if (why := benched()) is not None:
