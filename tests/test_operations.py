@@ -38,7 +38,8 @@ def test_pause_holds_new_jobs_across_a_restart_and_resume_starts_them_by_priorit
     (tmp_path / "inbox" / "urgent").mkdir()
     (tmp_path / "inbox" / "urgent" / "later.png").write_bytes(png(2))
     wait_for(lambda: len(job_rows(config)) == 2, 60, what="both queued")
-    assert d.saw("no new jobs start")
+    # The gate says so when it next looks (it reads the pause at most once a second).
+    wait_for(lambda: d.saw("no new jobs start"), 30, what="the daemon saying the pause holds")
     assert d.stop() == 0                                  # the pause outlives the daemon
     d2 = daemons(config)
     d2.wait_ready()
