@@ -57,9 +57,15 @@ class _Process:
                 self.kill()
 
 
+def _outage(seconds: float) -> None:
+    """How long a fault lasts: the fault itself, chosen at random, not a wait for something to happen
+    (every wait on the system's state goes through wait_for)."""
+    time.sleep(seconds)
+
+
 def _paused(proc: subprocess.Popen, seconds: float) -> None:
     proc.send_signal(signal.SIGSTOP)
-    time.sleep(seconds)
+    _outage(seconds)
     proc.send_signal(signal.SIGCONT)
 
 
@@ -67,11 +73,11 @@ def _fault(kind: str, rng: random.Random, redis: RedisServer, hosts: list[_Proce
     if kind == "kill redis":        # its AOF is fsynced on every write: it comes back with its data
         redis.proc.kill()
         redis.proc.wait()
-        time.sleep(rng.uniform(1, 6))
+        _outage(rng.uniform(1, 6))
         redis.start()
     elif kind == "restart redis":
         redis.stop()
-        time.sleep(rng.uniform(1, 6))
+        _outage(rng.uniform(1, 6))
         redis.start()
     elif kind == "stop redis":
         _paused(redis.proc, rng.uniform(2, 20))
@@ -86,7 +92,7 @@ def _fault(kind: str, rng: random.Random, redis: RedisServer, hosts: list[_Proce
         _paused(rng.choice(hosts).proc, rng.uniform(2, 20))
     elif kind == "kill daemon":
         daemon.kill()
-        time.sleep(rng.uniform(0, 3))
+        _outage(rng.uniform(0, 3))
         daemon.start()
 
 
@@ -124,7 +130,7 @@ def run_fleet_chaos(folder: Path, inputs: int, faults: int, seed: int, max_gap: 
     done_faults = []
     try:
         for _ in range(faults):
-            time.sleep(rng.uniform(0.5, max_gap))
+            _outage(rng.uniform(0.5, max_gap))  # the system runs unharmed this long between faults
             kind = rng.choice(FAULTS)
             _fault(kind, rng, redis, hosts, daemon)
             done_faults.append(kind)

@@ -27,9 +27,8 @@ def test_a_job_whose_host_never_acks_it_is_taken_back_and_painted_once(tmp_path,
 
     from nstd.config import load_config
     from nstd.core.jobs import job_key
-    from nstd.outbox.files import output_path
     from nstd.store import Store
-    from nstd.work.recorder import job_order
+    from nstd.work.recorder import job_order, result_path
     from nstd.work.remote import broker as shared
 
     # A long heartbeat: Dramatiq itself would hand the message on only after ten minutes.
@@ -45,7 +44,7 @@ def test_a_job_whose_host_never_acks_it_is_taken_back_and_painted_once(tmp_path,
     store.add_input("held.png", str(photo), sha, photo.stat().st_size,
                     [(job_key(sha, spec), spec.rule, spec.style, spec.as_stored())])
     job = store.claim_next()
-    out = output_path(c.outbox, job.rule, job.input_relpath, job.style, job.spec["output_ext"], job.key)
+    out = result_path(c, job)
     broker = shared.make_broker(redis_server.url, 600)
     sent = broker.enqueue(shared.paint_message(job_order(job, out, c)))
     mid = sent.options["redis_message_id"]

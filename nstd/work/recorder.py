@@ -56,8 +56,7 @@ class JobRecorder:
         if not self._still_there(job):
             self.withdraw(job)
             return None
-        out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
-                          job.spec["output_ext"], job.key)
+        out = result_path(self.config, job)
         try:
             probe_writable(out.parent)
             if self._deliver_from_twin(job, out):
@@ -156,6 +155,11 @@ class JobRecorder:
             return True
         return False
 
+
+
+def result_path(config: Config, job: Job) -> Path:
+    """Where the job's painting goes (and is looked for, after a crash or a lost report)."""
+    return output_path(config.outbox, job.rule, job.input_relpath, job.style, job.spec["output_ext"], job.key)
 
 
 def job_order(job: Job, out: Path, config: Config) -> JobOrder:

@@ -123,9 +123,9 @@ PAINT_BODIES = f"{PAINT_IDS}.msgs"                # id -> message, until the ack
 PAINT_ACKS = f"{NAMESPACE}:__acks__.*.{PAINT_QUEUE}"  # per worker: ids fetched, not yet acked
 
 
-def in_redis(broker: RedisBroker, redis_message_id: str) -> bool:
+def in_redis(client, redis_message_id: str) -> bool:
     """True while a paint message is queued or being painted (Dramatiq drops it on the ack)."""
-    return bool(broker.client.hexists(PAINT_BODIES, redis_message_id))
+    return bool(client.hexists(PAINT_BODIES, redis_message_id))
 
 
 def waiting(client) -> set[str]:

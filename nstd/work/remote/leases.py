@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from nstd.config import Config
 from nstd.core.jobs import JobState
-from nstd.outbox.files import log_path_for, output_path, result_exists
+from nstd.outbox.files import log_path_for, result_exists
 from nstd.store import Job, Store
 from nstd.work.protocol import past_time_limit
-from nstd.work.recorder import JobRecorder
+from nstd.work.recorder import JobRecorder, result_path
 
 from . import broker as shared
 
@@ -46,7 +46,7 @@ class Leases:
         seen: set[int] = set()
         for job in running:
             seen.add(job.id)
-            in_redis = bool(job.dispatch) and bool(client.hexists(shared.PAINT_BODIES, job.dispatch))
+            in_redis = bool(job.dispatch) and shared.in_redis(client, job.dispatch)
             if in_redis and job.dispatch in queued:
                 self.unheld.pop(job.id, None)
                 continue
@@ -67,8 +67,7 @@ class Leases:
             shared.withdraw(client, job.dispatch)
         self.unheld.pop(job.id, None)
         self.taken.pop(job.id, None)
-        out = output_path(self.config.outbox, job.rule, job.input_relpath, job.style,
-                          job.spec["output_ext"], job.key)
+        out = result_path(self.config, job)
         if result_exists(out, job.key, job.input_relpath):
             self.log.warning("job finished without a report reaching the daemon", job_id=job.id)
             self.recorder.done(job.id, {"image": str(out), "log": str(log_path_for(out)), "recovered": True})
