@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
+from nstd.engine.calibration import START_WEIGHT  # noqa: E402
 from nstd.engine import losses  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
 from nstd.core.images import load_image  # noqa: E402
@@ -51,7 +52,7 @@ def main() -> None:
     args = ap.parse_args()
     engine = Engine()
     content, style = load_image(args.content), load_image(args.style)
-    params = TransferParams(size=args.size, iterations=args.iterations, scales=1, seed=0)
+    params = TransferParams(size=args.size, iterations=args.iterations, scales=1, seed=0, style_weight=START_WEIGHT)
     dims = output_dims(*content.size, params)
     c = engine.to_tensor(content, dims)
     objective = engine.objective(c, [StyleImage(style, key="bench")], dims, params)

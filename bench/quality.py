@@ -1,13 +1,15 @@
 """Style against content, and time: nstd's default, its old recipe and the `pastiche` CLI.
 
     python bench/quality.py [--size 512] [--pairs tubingen:starry_night boston:shipwreck]
-                            [--weights 1 5] [--out bench-out/quality]
+                            [--weights 1 5] [--strengths 0.5 0.9] [--out bench-out/quality]
+    python bench/quality.py --varied [--size 256]    (bench/varied.py: the defaults over a varied set)
 
-For each photo:painting pair (from ../shared/images) and each style-weight multiplier m (times
-each tool's own default style weight), in one run:
-* old:      nstd's previous default: one scale, 200 L-BFGS iterations; a snapshot at 1/3 of its
-            iterations is kept too ("old@1/3": the old recipe stopped at a third of its time);
-* new:      nstd's current default (the pyramid), as a user gets it;
+For each photo:painting pair (from ../shared/images; "graphic" is a drawn painting) and each point
+(a style-weight multiplier m of the old recipe's and pastiche's own default weight, paired with a
+style strength for the current default), in one run:
+* old:      nstd's default before the pyramid: one scale, 200 L-BFGS iterations, relu1_1..relu5_1 at
+            style weight 50; a snapshot at 1/3 of its iterations is kept too ("old@1/3");
+* new:      nstd's current default (the pyramid, relu1_1..relu4_1, the strength's search) at that strength;
 * pastiche: the `pastiche` CLI (same original VGG-19, L-BFGS) given the new default's wall time,
             from its per-step cost measured here;
 all scored by one yardstick (VGG-19 at the output size; style image scaled to the output's longest side):
@@ -48,7 +50,37 @@ from nstd.core.images import load_image  # noqa: E402
 SHARED = ROOT.parent / "shared" / "images"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 SWD_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-OLD = TransferParams(iterations=200, scales=1)  # the default before the pyramid
+# The defaults that came before, pinned: each later default changed one thing measured here.
+PREVIOUS = TransferParams(style_weight=50.0, style_layers=STYLE_LAYERS)  # the pyramid, until the strength
+OLD = PREVIOUS.replace(iterations=200, scales=1)  # before the pyramid
+
+
+def graphic_painting(path: Path, size: int = 512) -> Path:
+    """A graphic painting, drawn: flat primaries in black-ruled fields (after Mondrian). The shared
+    images hold a landscape, a seascape and a portrait but no graphic work; this one is drawn here
+    the same every time."""
+    if not path.exists():
+        image = Image.new("RGB", (size, size), (238, 234, 222))
+        draw = ImageDraw.Draw(image)
+        u = size / 16
+        fills = [((0, 0, 6, 7), (200, 32, 36)), ((11, 10, 16, 16), (24, 60, 150)), ((0, 13, 3, 16), (242, 200, 30)),
+                 ((13, 0, 16, 3), (242, 200, 30)), ((6, 10, 11, 12), (20, 20, 24))]
+        for (x0, y0, x1, y1), colour in fills:
+            draw.rectangle((x0 * u, y0 * u, x1 * u, y1 * u), fill=colour)
+        for x in (6, 11, 13):
+            draw.rectangle((x * u - u / 5, 0, x * u + u / 5, size), fill=(16, 16, 18))
+        for y in (3, 7, 10, 13):
+            draw.rectangle((0, y * u - u / 5, size, y * u + u / 5), fill=(16, 16, 18))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+    return path
+
+
+def find_image(name: str, out: Path) -> Path:
+    """A photo or painting from ../shared/images by stem, or "graphic", drawn into `out`."""
+    if name == "graphic":
+        return graphic_painting(out / "graphic.png")
+    return next(SHARED.glob(f"{name}.*"))
 
 
 class Scorer:
@@ -118,7 +150,7 @@ def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Pa
     per_step, startup = pastiche_step_cost(content_path, style_path, args.size, tmp)
     rows = []
     third = OLD.iterations // 3
-    for m in args.weights:
+    for m, strength in zip(args.weights, args.strengths):
         snaps: dict = {}
 
         def keep_third(p, snaps=snaps):
@@ -127,8 +159,7 @@ def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Pa
 
         old = engine.run(content, styles, OLD.replace(size=args.size, style_weight=OLD.style_weight * m,
                                                       log_every=50), progress=keep_third)
-        new = engine.run(content, styles, TransferParams(size=args.size, style_weight=TransferParams().style_weight * m,
-                                                         log_every=50))
+        new = engine.run(content, styles, TransferParams(size=args.size, style_strength=strength, log_every=50))
         t_old, t_new = old.info["timings"]["total_seconds"], new.info["timings"]["total_seconds"]
         steps = max(1, round(t_new / per_step))
         out = tmp / f"pastiche-{m}.png"
@@ -139,6 +170,7 @@ def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Pa
                 ("new", new.image, t_new, new.info["timings"]["iterations"]),
                 ("pastiche", Image.open(out).convert("RGB"), wall - startup, steps)):
             rows.append({"pair": f"{content_path.stem}:{style_path.stem}", "tool": tool, "weight": m,
+                         "strength": strength if tool == "new" else None,
                          "seconds": round(seconds, 1), "iterations": iterations, **scorer.score(image),
                          "image": image})
         print(f"  {content_path.stem}:{style_path.stem} x{m}: old {t_old:.0f} s, new {t_new:.0f} s "
@@ -224,6 +256,20 @@ def contact_sheet(rows: list[dict], pair: str, content: Image.Image, style: Imag
     sheet.save(path, quality=90)
 
 
+def grid_sheet(tiles: list[tuple[str, Image.Image, str]], path: Path, cols: int = 4, cell: int = 300) -> None:
+    """Images in a grid, each under its title and a line of figures (the sheets bench/subject.py
+    and bench/varied.py write)."""
+    height = cell * 3 // 4 + 24
+    sheet = Image.new("RGB", (cell * cols, height * ((len(tiles) + cols - 1) // cols)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (title, image, figures) in enumerate(tiles):
+        x, y = cell * (i % cols), height * (i // cols)
+        sheet.paste(_fit(image, cell, cell * 3 // 4), (x, y + 24))
+        draw.text((x + 4, y + 2), title, fill="black")
+        draw.text((x + 4, y + 12), figures, fill="black")
+    sheet.save(path, quality=90)
+
+
 def _fit(image: Image.Image, w: int, h: int) -> Image.Image:
     copy = image.copy()
     copy.thumbnail((w, h))
@@ -235,10 +281,20 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--pairs", nargs="+", default=["tubingen:starry_night", "boston:shipwreck"])
     ap.add_argument("--weights", nargs="+", type=float, default=[1.0, 5.0],
-                    help="multipliers of each tool's default style weight")
+                    help="multipliers of the old recipe's and pastiche's default style weights")
+    ap.add_argument("--strengths", nargs="+", type=float, default=[0.5, 0.9],
+                    help="the current default's style_strength at each point, paired with --weights")
+    ap.add_argument("--varied", action="store_true",
+                    help="instead: old and new default and strengths over photos x landscape, portrait and "
+                         "graphic paintings (bench/varied.py)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "quality")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.varied:
+        from varied import run_varied
+        return run_varied(args.out, args.size if "--size" in sys.argv else 256)
+    if len(args.weights) != len(args.strengths):
+        ap.error("--weights and --strengths pair up: give as many of each")
     engine = Engine()
     print(f"size {args.size}; device {engine.device}; torch threads {torch.get_num_threads()}; "
           f"new default {TransferParams().iterations} iterations at the output size, pyramid from "
@@ -247,7 +303,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for pair in args.pairs:
             c, s = pair.split(":")
-            found = [next(SHARED.glob(f"{name}.*")) for name in (c, s)]
+            found = [find_image(name, args.out) for name in (c, s)]
             pair_rows = run_pair(engine, found[0], found[1], args, Path(tmp))
             rows += pair_rows
             contact_sheet(rows, f"{c}:{s}", load_image(found[0]), load_image(found[1]),

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nstd.engine import Engine, EngineOptions, StyleImage, TransferParams  # noqa: E402
+from nstd.engine.calibration import START_WEIGHT  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
 from nstd.core.images import load_image  # noqa: E402
 
@@ -81,7 +82,9 @@ def main() -> None:
 
     content_img, style_img = load_image(args.content), load_image(args.style)
     engine = Engine(EngineOptions(device=args.device))
-    params = TransferParams(size=args.size, iterations=args.iterations, scales=1, log_every=args.iterations)
+    # A fixed style weight: the per-iteration cost without the strength's search, and one objective to score by.
+    params = TransferParams(size=args.size, iterations=args.iterations, scales=1, log_every=args.iterations,
+                            style_weight=START_WEIGHT)
     dims = output_dims(*content_img.size, params)
     print(f"images: {args.content.name} -> {dims[0]}x{dims[1]}, style {args.style.name}; "
           f"device {engine.device}; torch threads {torch.get_num_threads()}; "

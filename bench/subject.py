@@ -3,12 +3,13 @@
     python bench/subject.py [--size 256] [--pairs tubingen:frida_kahlo boston:frida_kahlo]
                             [--out bench-out/subject]
 
-For each photo:painting pair (from ../shared/images), nstd's default and variants that each change
-one thing the issue suspects: the style weight, the deep layers' share (crowsonkb's 256:64:16:4:1,
-or relu5_1 left out), the style image's scale relative to the output. Each output is scored with
-`bench/quality.py`'s yardstick (Gram and sliced-Wasserstein distances to the painting, relu4_2
-distance to the photo; lower is better) and laid on a contact sheet (contact-<pair>.jpg) to be
-looked at: the metrics say how far from the photo, only the eye says whether a face came with it.
+For each photo:painting pair (from ../shared/images; "graphic" is a drawn painting), nstd's default
+and variants that each change one thing the issue suspects: the style weight, the deep layers'
+share (crowsonkb's 256:64:16:4:1, or relu5_1 put back), the style image's scale relative to the
+output. Each output is scored with `bench/quality.py`'s yardstick (Gram and sliced-Wasserstein
+distances to the painting, relu4_2 distance to the photo; lower is better) and laid on a contact
+sheet (contact-<pair>.jpg) to be looked at: the metrics say how far from the photo, only the eye
+says whether a face came with it.
 
 The style_strength variants ask whether a strength means the same for every painting: their
 content distance should land near the strength's target (printed), whatever the pair.
@@ -22,42 +23,35 @@ import json
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import ROOT, SHARED, Scorer, _fit  # noqa: E402
+from quality import ROOT, Scorer, find_image, grid_sheet  # noqa: E402
 
 from nstd.core.images import load_image  # noqa: E402
 from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
+from nstd.engine.params import STYLE_LAYERS_GATYS  # noqa: E402
 
 CROWSON = tuple(w / 341 for w in (256, 64, 16, 4, 1))
+WITH_RELU5 = {"style_layers": STYLE_LAYERS_GATYS}
 VARIANTS = {
     "default": {},
-    "style_weight 5": {"style_weight": 5.0},
-    "layers 256:64:16:4:1": {"style_layer_weights": CROWSON},
-    "no relu5_1": {"style_layers": ("relu1_1", "relu2_1", "relu3_1", "relu4_1")},
+    "old default (weight 50, relu5_1)": {"style_weight": 50.0, **WITH_RELU5},
+    "style_weight 5, relu5_1": {"style_weight": 5.0, **WITH_RELU5},
+    "weight 50, 256:64:16:4:1": {"style_weight": 50.0, **WITH_RELU5, "style_layer_weights": CROWSON},
+    "default with relu5_1": WITH_RELU5,
     "style_scale 0.5": {"style_scale": 0.5},
-    "sw 5 + 256:64:16:4:1": {"style_weight": 5.0, "style_layer_weights": CROWSON},
     "strength 0.25": {"style_strength": 0.25},
-    "strength 0.5": {"style_strength": 0.5},
-    "strength 0.5 + 256:64:16:4:1": {"style_strength": 0.5, "style_layer_weights": CROWSON},
-    "strength 0.5, no relu5_1": {"style_strength": 0.5, "style_layers": ("relu1_1", "relu2_1", "relu3_1", "relu4_1")},
+    "strength 0.75": {"style_strength": 0.75},
+    "default, 256:64:16:4:1": {**WITH_RELU5, "style_layer_weights": CROWSON},
 }
 
 
 def contact_sheet(rows: list[dict], content: Image.Image, style: Image.Image, path: Path) -> None:
-    cell, cols = 300, 4
-    height = cell * 3 // 4 + 24
-    tiles = [("photo", content, None), ("painting", style, None)] + [(r["variant"], r["image"], r) for r in rows]
-    sheet = Image.new("RGB", (cell * cols, height * ((len(tiles) + cols - 1) // cols)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (name, image, r) in enumerate(tiles):
-        x, y = cell * (i % cols), height * (i // cols)
-        sheet.paste(_fit(image, cell, cell * 3 // 4), (x, y + 24))
-        label = name if r is None else f"{name}: gram {r['gram']:.2f} swd {r['swd']:.2f} content {r['content']:.2f}"
-        draw.text((x + 4, y + 6), label, fill="black")
-    sheet.save(path, quality=90)
+    grid_sheet([("photo", content, ""), ("painting", style, "")] +
+               [(r["variant"], r["image"], f"gram {r['gram']:.2f} swd {r['swd']:.2f} content {r['content']:.2f}")
+                for r in rows], path)
 
 
 def main() -> None:
@@ -72,7 +66,7 @@ def main() -> None:
     rows: list[dict] = []
     for pair in args.pairs:
         c, s = pair.split(":")
-        paths = [next(SHARED.glob(f"{name}.*")) for name in (c, s)]
+        paths = [find_image(name, args.out) for name in (c, s)]
         content, style = load_image(paths[0]), load_image(paths[1])
         scorer = Scorer(engine, content, style, args.size)
         pair_rows = []

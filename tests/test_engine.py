@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -105,21 +106,27 @@ def test_pyramid_sizes_grow_by_sqrt2_to_the_output_size():
     assert scale_dims((200, 100), 128, 3) == [(141, 71), (200, 100)]  # none below first_scale
     assert scale_dims((150, 100), 128, 3) == [(150, 100)]
     assert [s.iterations for s in plan(scale_dims((512, 384), 128, 3), 20)] == [40, 20, 20]
+    # Print sizes: the pyramid up to 1024 px as ever, then every sqrt(2) step, each costing what
+    # the 1024 px scale costs (iterations in inverse proportion to pixels).
+    big = scale_dims((4096, 3072), 128, 3)
+    assert [max(d) for d in big] == [512, 724, 1024, 1448, 2048, 2896, 4096]
+    assert [s.iterations for s in plan(big, 50)] == [100, 50, 50, 25, 12, 6, 3]
+    assert [max(d) for d in scale_dims((1024, 768), 128, 3)] == [512, 724, 1024]
 
 
 def test_a_budget_is_shared_out_by_the_cost_of_each_scale():
     from nstd.engine.pyramid import fit, iteration_weights
     dims = [(100, 100), (141, 141), (200, 200)]
     spp = 1e-6  # seconds per pixel-iteration: 0.04 s an iteration at the output size
-    plan = fit(dims, iteration_weights(3), 10.0, spp)
+    plan = fit(dims, iteration_weights(dims), 10.0, spp)
     cost = sum(s.iterations * s.pixels * spp for s in plan)
     assert 9.0 < cost <= 10.0
     assert plan[0].iterations > plan[1].iterations >= plan[2].iterations
     # Part-way through a scale, what is done counts and the rest still fits.
-    again = fit(dims[1:], iteration_weights(3)[1:], 5.0, spp, done_at_first=7)
+    again = fit(dims[1:], iteration_weights(dims)[1:], 5.0, spp, done_at_first=7)
     assert again[0].iterations > 7
     assert 4.5 < sum(s.iterations * s.pixels * spp for s in again) - 7 * dims[1][0] * dims[1][1] * spp <= 5.0
-    starved = fit(dims, iteration_weights(3), 0.001, spp)
+    starved = fit(dims, iteration_weights(dims), 0.001, spp)
     assert [s.iterations for s in starved] == [1, 1, 1]
 
 
@@ -159,7 +166,7 @@ def test_adam_averages_its_iterates_and_scores_the_average(engine, monkeypatch):
     from nstd.engine import optim
     made = []
     monkeypatch.setattr(optim, "make_optimiser",
-                        lambda x, p, real=optim.make_optimiser: made.append(real(x, p)) or made[-1])
+                        lambda x, p, *more, real=optim.make_optimiser: made.append(real(x, p, *more)) or made[-1])
     result = engine.run(make_content((64, 48)), [StyleImage(make_style())],
                         TransferParams(size=64, first_scale=45, iterations=6, optimizer="adam", log_every=3))
     assert result.trace[-1]["averaged"] is True and result.final["total"] == result.trace[-1]["total"]
@@ -315,8 +322,9 @@ def test_the_gram_matrix_and_its_one_product_gradient_are_exact():
     assert torch.allclose(mine, features.grad, atol=1e-5)
 
 
-def test_the_weight_search_brackets_then_bisects_towards_the_strengths_distance():
-    """A stand-in for the run: the content distance a weight reaches, growing as a power of it."""
+def test_the_weight_search_brackets_then_interpolates_towards_the_strengths_distance():
+    """A stand-in for the run: the content distance a weight reaches, growing as a power of it
+    (then the interpolation is exact), and one that is not a power (then the bracket shrinks)."""
     from nstd.engine.calibration import WeightSearch, target_distance
 
     def reached(weight: float) -> float:
@@ -326,8 +334,17 @@ def test_the_weight_search_brackets_then_bisects_towards_the_strengths_distance(
     for _ in range(12):
         search.observe(reached(search.weight))
     assert reached(search.weight) == pytest.approx(target_distance(0.5), rel=0.02)
-    assert search.low is not None and search.high is not None and search.low <= search.weight <= search.high
+    assert search.low is not None and search.high is not None and search.low[0] <= search.weight <= search.high[0]
     assert len(search.record()["steps"]) == 12
+    # Two strengths whose first steps take the same path still end apart (the bracket's ends are
+    # measured distances, not only which side of the target they fell).
+    ends = {}
+    for strength in (0.25, 0.5):
+        search = WeightSearch(strength, start_weight=15.0)
+        for _ in range(3):
+            search.observe(0.05 + 0.4 * math.log1p(search.weight))
+        ends[strength] = search.weight
+    assert ends[0.25] < ends[0.5]
 
 
 def test_style_strength_chooses_the_weight_per_painting_and_orders_the_results(engine):
@@ -344,6 +361,12 @@ def test_style_strength_chooses_the_weight_per_painting_and_orders_the_results(e
     assert len(light_cal["steps"]) == len(strong_cal["steps"]) == 3
     assert light_cal["style_weight"] < strong_cal["style_weight"]
     assert light_cal["target_content_distance"] < strong_cal["target_content_distance"]
-    assert TransferParams(style_strength=0.5).style_strength == 0.5
+    assert TransferParams().style_weight is None and TransferParams().style_strength == 0.5
+    # An expert's fixed weight is used as given, no search; a job stored before the strength was
+    # the default (style_strength null, a weight) reads as such.
+    fixed = engine.run(content, [StyleImage(style)], TransferParams(size=32, iterations=8, style_weight=7.0))
+    assert fixed.info["calibration"] is None and fixed.info["params"]["style_weight"] == 7.0
+    stored = {**TransferParams().as_dict(), "style_strength": None, "style_weight": 50}
+    assert TransferParams(**stored).style_weight == 50
     with pytest.raises(ParameterError, match="style_strength"):
         TransferParams(style_strength=1.5)

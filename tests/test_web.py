@@ -391,7 +391,7 @@ def test_a_rerun_starts_from_the_card_it_came_from(site):
         form = {"csrf": csrf, **({"style_weight": weight} if weight else {"iterations": "4"})}
         assert site.post(f"/jobs/{first}/rerun", form, headers=cookie)[0] == 303
     specs = [json.loads(r[0])["params"] for r in site.rows("SELECT spec FROM jobs ORDER BY id")[-2:]]
-    assert specs[0]["style_weight"] == 80 and specs[1]["style_weight"] != 80 and specs[1]["iterations"] == 4
+    assert specs[0]["style_weight"] == 80 and specs[1]["style_weight"] is None and specs[1]["iterations"] == 4
 
 
 def test_lighter_and_stronger_paint_again_from_the_cards_strength(site):
@@ -399,11 +399,19 @@ def test_lighter_and_stronger_paint_again_from_the_cards_strength(site):
     status, _, body = site.get("/", headers=cookie)
     first = site.jobs["photo.png"]
     card = body.decode().split(f'action="/jobs/{first}/rerun"')[1].split("</form>")[0]
-    # A card painted by style weight alone is taken as the middle strength (0.5).
+    # The card's strength is the one its painting's search used (the default, 0.5).
     assert 'name="style_strength" value="0.3"' in card and 'name="style_strength" value="0.7"' in card
     assert site.post(f"/jobs/{first}/rerun", {"csrf": csrf, "style_strength": "0.7"}, headers=cookie)[0] == 303
     spec = json.loads(site.rows("SELECT spec FROM jobs ORDER BY id DESC LIMIT 1")[0][0])
     assert spec["params"]["style_strength"] == 0.7
+    # From a card painted at a fixed weight, a strength replaces that weight: asked for alone (as
+    # `nstd rerun --set style_strength=` does) and beside the weight field the same form sends along.
+    assert site.post(f"/jobs/{first}/rerun", {"csrf": csrf, "style_weight": "80"}, headers=cookie)[0] == 303
+    fixed = site.rows("SELECT id FROM jobs ORDER BY id DESC LIMIT 1")[0][0]
+    for form in ({"style_strength": "0.9"}, {"style_strength": "0.1", "style_weight": "80"}):
+        assert site.post(f"/jobs/{fixed}/rerun", {"csrf": csrf, **form}, headers=cookie)[0] == 303
+        spec = json.loads(site.rows("SELECT spec FROM jobs ORDER BY id DESC LIMIT 1")[0][0])["params"]
+        assert (spec["style_strength"], spec["style_weight"]) == (float(form["style_strength"]), None)
     status, _, body = site.post(f"/jobs/{first}/rerun", {"csrf": csrf, "style_strength": "2"},
                                 headers={**cookie, "Accept": "application/json"})
     assert status == 400 and "style_strength" in json.loads(body)["message"]

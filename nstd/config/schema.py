@@ -5,10 +5,12 @@ pydantic does the type checking and gives key paths; `resolve` adds what a schem
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+import typing
+from typing import Annotated, Literal, Optional, Union
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WrapValidator
+from pydantic_core import PydanticCustomError
 
 from nstd.core.jobs import param_fields
 from nstd.core.passwords import check_hash_format
@@ -22,11 +24,26 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _one_problem(tp):
+    """A number-or-word type (size: 512 or original) that reports one problem, not one per branch."""
+    words = [repr(w) for a in typing.get_args(tp) if typing.get_origin(a) is Literal for w in typing.get_args(a)]
+    if typing.get_origin(tp) is not Union or not words:
+        return tp
+
+    def check(value, handler):
+        try:
+            return handler(value)
+        except pydantic.ValidationError:
+            raise PydanticCustomError("number_or_word", "expected a number or {words}",
+                                      {"words": " / ".join(words)}) from None
+    return Annotated[tp, WrapValidator(check)]
+
+
 def _params_model() -> type[BaseModel]:
     """All TransferParams fields, each optional, plus `preset`: the shape of every `params:` key."""
     fields: dict = {"preset": (Optional[Literal[tuple(PRESETS)]], None)}
     for f in param_fields((TransferParams,)):
-        fields[f.name] = (Optional[f.type], Field(None, description=f.help))
+        fields[f.name] = (Optional[_one_problem(f.type)], Field(None, description=f.help))
     return pydantic.create_model("Params", __base__=_Strict, **fields)
 
 

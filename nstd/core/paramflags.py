@@ -18,6 +18,20 @@ def _unwrap_optional(tp):
     return tp
 
 
+def _number_or_word(options: tuple):
+    words = [w for o in options if typing.get_origin(o) is typing.Literal for w in typing.get_args(o)]
+    number = next(o for o in options if o in (int, float))
+
+    def convert(text: str):
+        if text in words:
+            return text
+        try:
+            return number(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number or {' / '.join(words)}") from None
+    return convert
+
+
 def add_param_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("transfer parameters (defaults shown; YAML uses the same names)")
     group.add_argument("--preset", choices=sorted(PRESETS), help="start from a named recipe")
@@ -38,6 +52,8 @@ def _add_flag(group, f: ParamField) -> None:
         if f.name == "preserve_colors":
             # A bare --preserve-colors means the paper's luminance-only transfer.
             kw.update(nargs="?", const="luminance")
+    elif origin is typing.Union:  # a number or a word (size: 512 or original)
+        kw.update(type=_number_or_word(typing.get_args(tp)), metavar=f.name.upper())
     elif origin is tuple:
         kw.update(nargs="+", type=typing.get_args(tp)[0], metavar=f.name.upper())
     else:

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from .params import TransferParams
 
 
-def make_optimiser(x: torch.Tensor, params: TransferParams) -> torch.optim.Optimizer:
+def make_optimiser(x: torch.Tensor, params: TransferParams, history: int = 100) -> torch.optim.Optimizer:
     if params.optimizer == "adam":
         return torch.optim.Adam([x], lr=params.learning_rate or 0.05)
     # One L-BFGS iteration per step keeps "iteration" equal to one forward+backward, as in
     # the benchmark's floor; the curvature history persists across steps (not across scales:
-    # its vectors are the old size).
-    return torch.optim.LBFGS([x], lr=params.learning_rate or 1.0, max_iter=1, history_size=100)
+    # its vectors are the old size). A scale painted under a memory cap may keep less (memory.py).
+    return torch.optim.LBFGS([x], lr=params.learning_rate or 1.0, max_iter=1, history_size=history)
 
 
 def resize(t: torch.Tensor, dims: tuple[int, int]) -> torch.Tensor:

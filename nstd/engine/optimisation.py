@@ -10,7 +10,7 @@ from typing import Callable, Optional, Protocol, Sequence
 import torch
 
 from . import optim, pyramid
-from .calibration import WeightSearch, checkpoints
+from .calibration import START_WEIGHT, WeightSearch, checkpoints
 from .errors import ParameterError
 from .params import TransferParams
 from .records import Progress, StyleImage
@@ -27,8 +27,9 @@ class Canvas(Protocol):
     def normalise(self, rgb01: torch.Tensor) -> torch.Tensor: ...
     def rgb01(self, normalised: torch.Tensor) -> torch.Tensor: ...
     def to_image(self, normalised: torch.Tensor): ...
+    def memory_plan(self, dims: tuple[int, int], params: TransferParams): ...
     def objective(self, content: torch.Tensor, styles: Sequence[StyleImage], dims: tuple[int, int],
-                  params: TransferParams): ...
+                  params: TransferParams, plan=None): ...
 
 
 class Optimisation:
@@ -41,7 +42,7 @@ class Optimisation:
         self.engine, self.content, self.styles, self.params = engine, content, styles, params
         self.init_image, self.progress = init_image, progress
         dims = pyramid.scale_dims(final_dims, params.first_scale, params.scales)
-        self.weights = pyramid.iteration_weights(len(dims))
+        self.weights = pyramid.iteration_weights(dims)
         self.schedule = pyramid.plan(dims, params.iterations)
         self.generator = torch.Generator().manual_seed(params.seed if params.seed is not None else torch.seed())
         self.trace: list[dict] = []
@@ -51,8 +52,11 @@ class Optimisation:
         self.done = 0
         self.start = 0.0
         self.objective: Optional[Callable] = None  # the last scale's
-        self.search = WeightSearch(params.style_strength, params.style_weight) \
-            if params.style_strength is not None else None
+        self.plan = None  # the last scale's memory plan
+        self.search: Optional[WeightSearch] = None
+        if params.style_weight is None:
+            self.search = WeightSearch(params.style_strength, START_WEIGHT)
+            self.params = params.replace(style_weight=START_WEIGHT)
 
     @property
     def decay(self) -> float:
@@ -72,10 +76,11 @@ class Optimisation:
         dims = self.schedule[level].dims
         t0 = self.clock()
         content = engine.to_tensor(self.content, dims)
-        self.objective = engine.objective(content, self.styles, dims, self.params)
+        self.plan = engine.memory_plan(dims, self.params)
+        self.objective = engine.objective(content, self.styles, dims, self.params, self.plan)
         self.target_seconds += self.clock() - t0
         x = self._initial(previous, content, dims)
-        optimiser = optim.make_optimiser(x, params)
+        optimiser = optim.make_optimiser(x, params, self.plan.history)
         if params.optimizer == "adam" and previous_optimiser is not None:
             optim.carry_adam_state(previous_optimiser, optimiser, dims)
         average = optim.IterateAverage(self.decay) if self.decay > 0 else None
@@ -110,20 +115,21 @@ class Optimisation:
                 self.schedule[level] = pyramid.Scale(dims, it)
             self._report(level, it, record, current)
             if it in calibrate_at:
-                optimiser = self._recalibrate(record, content, dims, x)
-        self.ran.append({"size": list(dims), "iterations": it, "seconds": round(self.clock() - began, 4)})
+                optimiser = self._recalibrate(record, content, dims, x, optimiser)
+        self.ran.append({"size": list(dims), "iterations": it, "seconds": round(self.clock() - began, 4),
+                         **({"tile_core": self.plan.core, "history": self.plan.history} if self.plan.tiled else {})})
         # L-BFGS's history (two image-sized vectors per iteration) must not outlive its scale.
         return current().detach(), optimiser if params.optimizer == "adam" else None
 
-    def _recalibrate(self, record: dict, content, dims, x) -> torch.optim.Optimizer:
-        """The style weight moved towards the strength's content distance; a fresh optimiser, its
-        history being of the old objective."""
+    def _recalibrate(self, record: dict, content, dims, x, optimiser) -> torch.optim.Optimizer:
+        """The style weight moved towards the strength's content distance. L-BFGS starts afresh, its
+        curvature history being of the old objective; Adam's moment estimates carry over."""
         distance = math.sqrt(max(record["terms"]["content"].item(), 0.0) / self.params.content_weight)
         self.params = self.params.replace(style_weight=self.search.observe(distance))
         t0 = self.clock()
-        self.objective = self.engine.objective(content, self.styles, dims, self.params)
+        self.objective = self.engine.objective(content, self.styles, dims, self.params, self.plan)
         self.target_seconds += self.clock() - t0
-        return optim.make_optimiser(x, self.params)
+        return optimiser if self.params.optimizer == "adam" else optim.make_optimiser(x, self.params, self.plan.history)
 
     def _replan(self, level: int, done: int, seconds_per_iteration: float) -> None:
         left = self.params.budget_seconds - (self.clock() - self.start)

@@ -10,11 +10,15 @@ import math
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from .errors import ParameterError
 
 STYLE_LAYERS_GATYS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# relu5_1 left out: it is what paints a portrait's face or a painting's moons into the photo, and
+# without it the sliced-Wasserstein style distance is the same (bench/subject.py, README).
+STYLE_LAYERS_DEFAULT = STYLE_LAYERS_GATYS[:4]
+STYLE_STRENGTH_DEFAULT = 0.5
 
 
 # Bounds on what a user may ask for (a YAML key, a --set, a web form): beyond them a request is a
@@ -22,6 +26,7 @@ STYLE_LAYERS_GATYS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 MAX_SIZE = 32768
 MAX_ITERATIONS = 100_000
 MAX_WEIGHT = 1e12
+ORIGINAL = "original"  # size: the photo's own
 
 
 def _opt(default, help: str, **kw):
@@ -32,20 +37,24 @@ def _opt(default, help: str, **kw):
 class TransferParams:
     """What to compute for one content image. Immutable; derive variants with `replace`."""
 
-    size: int = _opt(512, "longest side of the output in pixels (aspect ratio kept)")
+    size: Union[int, Literal["original"]] = _opt(
+        512, "longest side of the output in pixels (aspect ratio kept), or 'original': the photo's own "
+             "size (up to worker.max_pixels; above 1024 px the pyramid goes on upwards)")
     iterations: int = _opt(50, "optimiser iterations at each scale (one VGG forward+backward each); "
                                 "the first of several scales runs twice as many")
     optimizer: Literal["lbfgs", "adam"] = _opt("lbfgs", "optimiser")
     learning_rate: Optional[float] = _opt(
         None, "step size in ImageNet-normalised pixel units (default: 1 for lbfgs, 0.05 for adam)")
     content_weight: float = _opt(1.0, "weight of the content loss")
-    style_weight: float = _opt(50.0, "weight of the style loss (with style_strength: where its search starts)")
-    style_strength: Optional[float] = _opt(
-        None, "how painterly, 0 (a light touch) to 1 (the painting takes over), the same for every "
-              "painting: the style weight is found per photo and painting at the coarse scale")
+    style_strength: float = _opt(
+        STYLE_STRENGTH_DEFAULT, "how painterly, 0 (a light touch) to 1 (the painting takes over), the same "
+                                "for every painting: the style weight is found per photo and painting at "
+                                "the coarse scale")
+    style_weight: Optional[float] = _opt(
+        None, "a fixed weight of the style loss, for experts: replaces style_strength's search")
     tv_weight: float = _opt(10.0, "weight of the total-variation (smoothness) loss")
     content_layers: tuple[str, ...] = _opt(("relu4_2",), "VGG layers for the content loss")
-    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS_GATYS, "VGG layers for the style loss")
+    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS_DEFAULT, "VGG layers for the style loss")
     style_layer_weights: Optional[tuple[float, ...]] = _opt(
         None, "one weight per style layer (default: equal weights summing to 1)")
     style_scale: float = _opt(1.0, "style image size relative to the output size")
@@ -69,22 +78,25 @@ class TransferParams:
     log_every: int = _opt(10, "record the losses every N iterations")
 
     def __post_init__(self):
-        numbers = [self.content_weight, self.style_weight, self.tv_weight, self.style_scale,
-                   *(v for v in (self.learning_rate, self.budget_seconds, self.average, self.style_strength)
+        if self.style_strength is None:  # a job stored before the strength was the default
+            object.__setattr__(self, "style_strength", STYLE_STRENGTH_DEFAULT)
+        numbers = [self.content_weight, self.style_strength, self.tv_weight, self.style_scale,
+                   *(v for v in (self.learning_rate, self.budget_seconds, self.average, self.style_weight)
                      if v is not None),
                    *(self.style_layer_weights or ())]
         checks = [
             (all(math.isfinite(v) for v in numbers), "parameters", "numbers must be finite (not NaN or infinity)"),
-            (16 <= self.size <= MAX_SIZE, "size", f"must be from 16 to {MAX_SIZE}"),
+            (self.size == ORIGINAL or (isinstance(self.size, int) and 16 <= self.size <= MAX_SIZE), "size",
+             f"must be from 16 to {MAX_SIZE}, or '{ORIGINAL}'"),
             (1 <= self.iterations <= MAX_ITERATIONS, "iterations", f"must be from 1 to {MAX_ITERATIONS}"),
-            (max(self.content_weight, self.style_weight, self.tv_weight) <= MAX_WEIGHT, "weights",
+            (max(self.content_weight, self.style_weight or 0, self.tv_weight) <= MAX_WEIGHT, "weights",
              f"must be at most {MAX_WEIGHT:g}"),
             (self.scales <= 12 and self.first_scale <= MAX_SIZE, "scales", "at most 12, from at most the largest size"),
             (self.budget_seconds is None or self.budget_seconds <= 7 * 86400, "budget_seconds", "at most a week"),
             (self.style_scale <= 8, "style_scale", "must be at most 8"),
-            (self.style_strength is None or 0 <= self.style_strength <= 1, "style_strength", "must be from 0 to 1"),
-            (self.style_strength is None or (self.content_weight > 0 and self.style_weight > 0), "style_strength",
-             "needs a positive content_weight and style_weight to start from"),
+            (0 <= self.style_strength <= 1, "style_strength", "must be from 0 to 1"),
+            (self.style_weight is not None or self.content_weight > 0, "style_strength",
+             "needs a positive content_weight (or give a fixed style_weight)"),
             (self.scales >= 0, "scales", "must be 0 (as many as fit) or more"),
             (self.first_scale >= 16, "first_scale", "must be at least 16"),
             (self.average is None or 0 <= self.average < 1, "average", "must be in [0, 1)"),
@@ -94,7 +106,7 @@ class TransferParams:
             (len(self.content_layers) > 0, "content_layers", "needs at least one layer"),
             (len(self.style_layers) > 0, "style_layers", "needs at least one layer"),
             (self.learning_rate is None or self.learning_rate > 0, "learning_rate", "must be positive"),
-            (min(self.content_weight, self.style_weight, self.tv_weight) >= 0,
+            (min(self.content_weight, self.style_weight or 0, self.tv_weight) >= 0,
              "weights", "content, style and tv weights must not be negative"),
             (self.style_layer_weights is None
              or len(self.style_layer_weights) == len(self.style_layers),
@@ -119,6 +131,11 @@ class EngineOptions:
                                  "'torchvision' (ImageNet, downloads once), or a .pth path")
     device: str = _opt("auto", "'auto' (cuda, then mps, then cpu), or a torch device such as cuda:1")
     mixed_precision: bool = _opt(True, "on CUDA, run VGG in bfloat16 with Gram matrices in float32")
+    max_memory_gb: Optional[float] = _opt(
+        None, "cap on a run's working memory in GB (VGG's activations, image-sized buffers, L-BFGS "
+              "history; not the ~0.6 GB of torch and the weights): a scale that does not fit is "
+              "painted in tiles against the whole image's statistics (default: 90 % of a GPU's "
+              "memory, 75 % of the machine's or its cgroup's)")
     autocast_cpu: bool = _opt(False, "with mixed_precision, bfloat16 on the CPU too: slower on most CPUs, "
                                      "but it runs the GPU's precision path where there is no GPU (tests)")
 

@@ -22,6 +22,10 @@ from typing import Sequence
 SCALE_STEP = math.sqrt(2)
 # The first scale starts from the photo (or noise) and has furthest to go.
 FIRST_SCALE_EXTRA = 2.0
+# Print sizes: above this longest side the pyramid goes on upwards in sqrt(2) steps, and each of
+# those scales gets iterations in inverse proportion to its pixels, so that each costs what the
+# scale at this size costs: the layout and strokes are settled below, the top scales add detail.
+PRINT_FROM = 1024
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,14 @@ class Scale:
 
 
 def scale_dims(final: tuple[int, int], first_side: int, scales: int) -> list[tuple[int, int]]:
-    """Sizes from smallest to the output's: at most `scales` of them (0: no limit), none with a
-    longest side below `first_side` (the output itself always runs)."""
+    """Sizes from smallest to the output's: at most `scales` of them (0: no limit) up to PRINT_FROM,
+    none with a longest side below `first_side`, and above PRINT_FROM every sqrt(2) step to the
+    output (the output itself always runs)."""
     longest = max(final)
-    fit = max(0, math.floor(math.log(longest / first_side) / math.log(SCALE_STEP) + 1e-9)) + 1
-    count = fit if scales == 0 else min(scales, fit)
+    above = max(0, math.ceil(math.log(longest / PRINT_FROM) / math.log(SCALE_STEP) - 1e-9))
+    base = longest / SCALE_STEP ** above  # the largest scale of the ordinary pyramid
+    fit = max(0, math.floor(math.log(base / first_side) / math.log(SCALE_STEP) + 1e-9)) + 1
+    count = (fit if scales == 0 else min(scales, fit)) + above
     dims = []
     for k in reversed(range(count)):
         f = SCALE_STEP ** k
@@ -47,14 +54,21 @@ def scale_dims(final: tuple[int, int], first_side: int, scales: int) -> list[tup
     return dims
 
 
-def iteration_weights(count: int) -> list[float]:
+def iteration_weights(dims: Sequence[tuple[int, int]]) -> list[float]:
     """Iterations of each scale relative to `iterations`, smallest scale first."""
-    return [FIRST_SCALE_EXTRA if k == 0 and count > 1 else 1.0 for k in range(count)]
+    weights = []
+    for k, d in enumerate(dims):
+        longest = max(d)
+        if longest > PRINT_FROM * 1.01:
+            weights.append((PRINT_FROM / longest) ** 2)
+        else:
+            weights.append(FIRST_SCALE_EXTRA if k == 0 and len(dims) > 1 else 1.0)
+    return weights
 
 
 def plan(dims: Sequence[tuple[int, int]], iterations: int) -> list[Scale]:
-    """`iterations` at each scale, more at the first."""
-    return [Scale(d, max(1, round(iterations * w))) for d, w in zip(dims, iteration_weights(len(dims)))]
+    """`iterations` at each scale, more at the first, fewer at print sizes."""
+    return [Scale(d, max(1, round(iterations * w))) for d, w in zip(dims, iteration_weights(dims))]
 
 
 def fit(dims: Sequence[tuple[int, int]], weights: Sequence[float], seconds: float,

@@ -23,13 +23,14 @@ import torchvision
 import torchvision.transforms.functional as TF
 from PIL import Image
 
+from . import memory, tiling
 from .color import keep_content_chroma, match_colors
 from .errors import DeviceError, ParameterError
 from .losses import Target, content_loss, gram, style_layer_losses, total_variation
 from .optimisation import Optimisation
-from .params import EngineOptions, TransferParams
+from .params import ORIGINAL, EngineOptions, TransferParams
 from .records import ProgressCallback, StyleImage, TransferResult
-from .vgg import IMAGENET_MEAN, IMAGENET_STD, load_vgg19
+from .vgg import CONV_CHANNELS, CONVS, IMAGENET_MEAN, IMAGENET_STD, layer_position, load_vgg19
 
 STYLE_CACHE_SIZE = 32
 
@@ -56,6 +57,8 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def output_dims(width: int, height: int, params: TransferParams) -> tuple[int, int]:
+    if params.size == ORIGINAL:
+        return width, height
     if params.exact_size:
         return params.size, params.size
     scale = params.size / max(width, height)
@@ -87,6 +90,9 @@ class Engine:
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         self._style_cache: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+        total = (torch.cuda.get_device_properties(self.device).total_memory if self.device.type == "cuda"
+                 else memory.machine_memory_bytes())
+        self.memory_cap_gb = options.max_memory_gb or memory.default_cap_gb(self.device.type, total)
         self.load_seconds = perf_counter() - start
 
     # -- pixel space conversions: the optimiser works on ImageNet-normalised RGB ------------
@@ -117,19 +123,27 @@ class Engine:
             return self.net(x, layers, pooling)
 
     # -- targets --------------------------------------------------------------------------
+    def memory_plan(self, dims: tuple[int, int], params: TransferParams) -> memory.MemoryPlan:
+        """Untiled, or the tile size and L-BFGS history under EngineOptions.max_memory_gb."""
+        geometry = tiling.Geometry.of(params.content_layers + params.style_layers)
+        floats = sum(CONV_CHANNELS[CONVS[layer_position(k)[0]][0]] / geometry.stride_of(k) ** 2
+                     for k in params.content_layers)
+        return memory.plan(dims, self.memory_cap_gb, geometry.margin, geometry.stride, floats)
+
     def style_targets(self, styles: Sequence[StyleImage], dims: tuple[int, int],
-                      params: TransferParams, content: torch.Tensor) -> dict[str, Target]:
+                      params: TransferParams, content: torch.Tensor,
+                      plan: Optional[memory.MemoryPlan] = None) -> dict[str, Target]:
         """Gram targets of the styles at this level, blended by weight (jcjohnson's approach)."""
         total_weight = sum(s.weight for s in styles)
         blended: dict[str, torch.Tensor] = {}
         for style in styles:
-            grams = self._style_grams(style, dims, params, content)
+            grams = self._style_grams(style, dims, params, content, plan)
             for layer, g in grams.items():
                 contribution = g * (style.weight / total_weight)
                 blended[layer] = blended[layer] + contribution if layer in blended else contribution
         return {layer: Target(g) for layer, g in blended.items()}
 
-    def _style_grams(self, style: StyleImage, dims, params: TransferParams, content) -> dict:
+    def _style_grams(self, style: StyleImage, dims, params: TransferParams, content, plan) -> dict:
         w, h = style.image.size
         if params.exact_size:
             side = max(16, round(max(dims) * params.style_scale))
@@ -145,24 +159,36 @@ class Engine:
         x = self.to_tensor(style.image, sdims)
         if recolour:
             x = self.normalise(match_colors(self.rgb01(x), self.rgb01(content)))
-        with torch.no_grad():
-            feats = self.features(x, params.style_layers, params.pooling)
-            grams = {k: gram(v).detach() for k, v in feats.items()}
+        if plan is not None and plan.tiled:  # the style image is as large as the painting
+            grams = tiling.tiled_grams(self._features_with(params), x, params.style_layers, plan.core)
+        else:
+            with torch.no_grad():
+                feats = self.features(x, params.style_layers, params.pooling)
+                grams = {k: gram(v).detach() for k, v in feats.items()}
         if style.key is not None and not recolour:
             self._style_cache[key] = grams
             while len(self._style_cache) > STYLE_CACHE_SIZE:
                 self._style_cache.popitem(last=False)
         return grams
 
+    def _features_with(self, params: TransferParams) -> Callable:
+        return lambda x, layers: self.features(x, layers, params.pooling)
+
     def objective(self, content: torch.Tensor, styles: Sequence[StyleImage], dims: tuple[int, int],
-                  params: TransferParams) -> Callable:
-        """The loss at one size: targets computed here once, then x -> (total, terms, per-layer style)."""
+                  params: TransferParams, plan: Optional[memory.MemoryPlan] = None) -> Callable:
+        """The loss at one size: targets computed here once, then x -> (total, terms, per-layer style).
+        Under a memory plan with tiles, the same loss and gradient computed tile by tile (tiling.py)."""
+        if params.style_weight is None:  # a run finds it (calibration.py); a score needs one given
+            raise ParameterError("style_weight", "this objective needs a fixed style weight")
+        style_targets = self.style_targets(styles, dims, params, content, plan)
+        layer_weights = params.style_layer_weights or (1.0 / len(params.style_layers),) * len(params.style_layers)
+        weights_by_layer = dict(zip(params.style_layers, layer_weights))
+        if plan is not None and plan.tiled:
+            return tiling.objective(self._features_with(params), content, style_targets, weights_by_layer,
+                                    params, plan.core, self.rgb01)
         with torch.no_grad():
             content_targets = {k: Target(v) for k, v in
                                self.features(content, params.content_layers, params.pooling).items()}
-        style_targets = self.style_targets(styles, dims, params, content)
-        layer_weights = params.style_layer_weights or (1.0 / len(params.style_layers),) * len(params.style_layers)
-        weights_by_layer = dict(zip(params.style_layers, layer_weights))
         layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
 
         def loss(x: torch.Tensor):

@@ -72,12 +72,13 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
     final = out.get("final", {})
     losses = ", ".join(f"{k} {final[k]:.3g}" for k in ("total", "content", "style", "tv") if k in final)
     rows = [("rule", job.rule), ("style", job.style),
-            ("size", f"{params.get('size')} px, {params.get('iterations')} it, {params.get('optimizer')}"),
+            ("size", f"{_size(params.get('size'), out)}, {params.get('iterations')} it, {params.get('optimizer')}"),
             ("weights", f"content {params.get('content_weight')}, style {_style_weight(params, out)}, "
                         f"tv {params.get('tv_weight')}"),
             ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"),
             ("job", str(job.id))]
     plot = out.get("plot") and _rel(out["plot"], outbox)
+    strength = (out.get("calibration") or {}).get("style_strength")  # None: painted by a fixed weight
     version_links = []
     if len(versions) > 1:
         for n, v in enumerate(versions, 1):
@@ -94,7 +95,7 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
         "style_thumbs": [_url(s) for s in thumbs.get("styles", [])],
         "plot": _url(plot) if plot and (outbox / plot).is_file() else None,
         "rows": rows, "versions": version_links,
-        "lighter": lighter(params.get("style_strength")), "stronger": stronger(params.get("style_strength")),
+        "lighter": lighter(strength), "stronger": stronger(strength),
         "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished or 0)),
         "params": params,
     }
@@ -239,6 +240,14 @@ def _write_assets(outbox: Path) -> None:
         except OSError:
             pass
         atomic_write_bytes(target, data)
+
+
+def _size(size, outputs: dict) -> str:
+    """`size: original` shown as what it became."""
+    if isinstance(size, int):
+        return f"{size} px"
+    painted = outputs.get("output_size")
+    return "the photo's own size" + (f" ({painted[0]}x{painted[1]})" if painted else "")
 
 
 def _style_weight(params: dict, outputs: dict) -> str:

@@ -72,6 +72,8 @@ def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], set
     if not earlier and not styles:
         raise NstdError(name, "it was refused before any job; put it in the inbox again, or give --style")
     base = from_job or earlier[-1]
+    if "style_strength" in settings and "style_weight" not in settings:
+        settings = {**settings, "style_weight": None}  # a strength asked for chooses the weight, not the old one
     specs = []
     for style in styles or list(dict.fromkeys(j.style for j in earlier)):
         if style not in config.style_images:

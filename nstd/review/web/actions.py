@@ -11,7 +11,8 @@ from nstd.outbox.results import delete_result
 from nstd.review.rerun import parse_settings, rerun_input, retry
 
 # The form fields of a re-run: the strength, the main weights and the budget; any other parameter
-# via `nstd rerun`. A strength given (the lighter / stronger buttons) chooses the style weight itself.
+# via `nstd rerun`. A strength given (the lighter / stronger buttons) chooses the style weight itself,
+# so the weight field the same form sends along is left out then.
 RERUN_FIELDS = ("style_strength", "style_weight", "content_weight", "tv_weight", "iterations", "size")
 
 
@@ -25,7 +26,10 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
         inp = store.input(job.input_id)
         if inp is None:
             raise NstdError(job.input_relpath, "the photo's record is gone")
-        settings = parse_settings([f"{k}={form[k]}" for k in RERUN_FIELDS if str(form.get(k, "")).strip()])
+        given = [k for k in RERUN_FIELDS if str(form.get(k, "")).strip()]
+        if "style_strength" in given:
+            given = [k for k in given if k != "style_weight"]
+        settings = parse_settings([f"{k}={form[k]}" for k in given])
         style = str(form.get("style") or job.style)
         new = rerun_input(config, store, inp, [style], settings, from_job=job)
         return (f"queued job {', '.join(map(str, new))}: {job.input_relpath} in {style}" if new
