@@ -138,6 +138,7 @@ def whole_maps(features: Features, image: torch.Tensor, layers: Sequence[str], l
                 if row == len(pieces[layer]):
                     pieces[layer].append([])
                 pieces[layer][row].append(part)
+            del feats  # as in TiledLoss: the next tile's forward must not find these alive
     return {layer: torch.cat([torch.cat(r, dim=-1) for r in rows_], dim=-2) for layer, rows_ in pieces.items()}
 
 

@@ -160,7 +160,7 @@ class Engine:
         if recolour:
             x = self.normalise(match_colors(self.rgb01(x), self.rgb01(content)))
         if plan is not None and plan.tiled:  # the style image is as large as the painting
-            grams = tiling.tiled_grams(self._features_with(params), x, params.style_layers, plan.core)
+            grams = tiling.tiled_grams(self._tile_features(params), x, params.style_layers, plan.core)
         else:
             with torch.no_grad():
                 feats = self.features(x, params.style_layers, params.pooling)
@@ -171,8 +171,16 @@ class Engine:
                 self._style_cache.popitem(last=False)
         return grams
 
-    def _features_with(self, params: TransferParams) -> Callable:
-        return lambda x, layers: self.features(x, layers, params.pooling)
+    def _tile_features(self, params: TransferParams) -> Callable:
+        """The network over one tile at a time; on a CPU each pass first hands back the memory the
+        tile before freed, which the cap counts (memory.release_freed)."""
+        release = memory.release_freed if self.device.type == "cpu" else (lambda: None)
+
+        def features(x: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+            release()
+            return self.features(x, layers, params.pooling)
+
+        return features
 
     def objective(self, content: torch.Tensor, styles: Sequence[StyleImage], dims: tuple[int, int],
                   params: TransferParams, plan: Optional[memory.MemoryPlan] = None) -> Callable:
@@ -184,7 +192,7 @@ class Engine:
         layer_weights = params.style_layer_weights or (1.0 / len(params.style_layers),) * len(params.style_layers)
         weights_by_layer = dict(zip(params.style_layers, layer_weights))
         if plan is not None and plan.tiled:
-            return tiling.objective(self._features_with(params), content, style_targets, weights_by_layer,
+            return tiling.objective(self._tile_features(params), content, style_targets, weights_by_layer,
                                     params, plan.core, self.rgb01)
         with torch.no_grad():
             content_targets = {k: Target(v) for k, v in
