@@ -130,6 +130,20 @@ def test_a_budget_is_shared_out_by_the_cost_of_each_scale():
     assert [s.iterations for s in starved] == [1, 1, 1]
 
 
+def test_a_budget_at_print_size_gives_each_scale_above_1024_px_what_1024_px_gets():
+    from nstd.engine.pyramid import fit, iteration_weights, scale_dims
+    big = scale_dims((4096, 3072), 128, 3)
+    spp = 13e-6  # this CPU's seconds per pixel-iteration: 164 s an iteration at 4096x3072
+    plan = fit(big, iteration_weights(big), 3600.0, spp)
+    cost = [s.iterations * s.pixels * spp for s in plan]
+    assert 0.85 * 3600 < sum(cost) <= 3600
+    at_1024 = cost[2]
+    assert [max(s.dims) for s in plan[3:]] == [1448, 2048, 2896, 4096]
+    assert all(0.5 * at_1024 <= c <= 1.01 * at_1024 for c in cost[3:]), cost
+    assert plan[-1].iterations >= 2
+    assert [s.iterations for s in fit(big, iteration_weights(big), 60.0, spp)][3:] == [1, 1, 1, 1]
+
+
 def test_a_time_budget_is_planned_from_measured_costs_and_kept(engine, monkeypatch):
     """A stand-in clock charges each iteration 200 us per pixel (0.61 s at 64x48), so plans are exact."""
     from nstd.engine import optimisation

@@ -69,6 +69,22 @@ def test_the_tiled_gradient_and_loss_are_the_whole_images(engine):
     assert tiled(x)[0].item() == pytest.approx(t_tiled, rel=1e-4)
 
 
+def test_a_margin_short_of_the_receptive_field_is_caught(engine, monkeypatch):
+    """What makes the test above able to fail: 16 px less margin than relu4_2's receptive field
+    needs, and the tiled gradient is no longer the whole image's (6e-3 off, where the right margin
+    is 6e-7 off)."""
+    monkeypatch.setattr(Geometry, "of", classmethod(lambda cls, layers: cls(stride=8, margin=32)))
+    x0, whole, tiled = _objectives(engine, 40)
+    torch.manual_seed(0)
+    x = (x0 + 0.3 * torch.randn_like(x0)).requires_grad_(True)
+    grads = []
+    for objective in (whole, tiled):
+        x.grad = None
+        objective(x)[0].backward()
+        grads.append(x.grad.clone())
+    assert ((grads[1] - grads[0]).norm() / grads[0].norm()).item() > 1e-3
+
+
 def test_a_style_images_grams_from_tiles_are_the_whole_images(engine):
     x = engine.to_tensor(make_style((130, 90)), (130, 90))
     layers = TransferParams().style_layers

@@ -12,7 +12,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, WrapValidator
 from pydantic_core import PydanticCustomError
 
-from nstd.core.jobs import param_fields
+from nstd.core.jobs import literal_words, param_fields
 from nstd.core.passwords import check_hash_format
 from nstd.engine import EngineOptions, TransferParams
 from nstd.engine.params import PRESETS
@@ -26,7 +26,7 @@ class _Strict(BaseModel):
 
 def _one_problem(tp):
     """A number-or-word type (size: 512 or original) that reports one problem, not one per branch."""
-    words = [repr(w) for a in typing.get_args(tp) if typing.get_origin(a) is Literal for w in typing.get_args(a)]
+    words = [repr(w) for w in literal_words(tp)]
     if typing.get_origin(tp) is not Union or not words:
         return tp
 

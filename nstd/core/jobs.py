@@ -50,6 +50,11 @@ def param_fields(owners: tuple[type, ...] = (TransferParams, EngineOptions)) -> 
     return out
 
 
+def literal_words(tp) -> list:
+    """The words a number-or-word parameter takes besides numbers (`size: original`); none for others."""
+    return [w for a in typing.get_args(tp) if typing.get_origin(a) is typing.Literal for w in typing.get_args(a)]
+
+
 @dataclass(frozen=True)
 class StyleRef:
     """One image of a named style, with its blend weight."""

@@ -7,7 +7,7 @@ import typing
 
 from nstd.engine.params import PRESETS, EngineOptions, TransferParams, params_from
 
-from .jobs import ParamField, param_fields
+from .jobs import ParamField, literal_words, param_fields
 
 
 def _unwrap_optional(tp):
@@ -18,9 +18,9 @@ def _unwrap_optional(tp):
     return tp
 
 
-def _number_or_word(options: tuple):
-    words = [w for o in options if typing.get_origin(o) is typing.Literal for w in typing.get_args(o)]
-    number = next(o for o in options if o in (int, float))
+def _number_or_word(tp):
+    words = literal_words(tp)
+    number = next(o for o in typing.get_args(tp) if o in (int, float))
 
     def convert(text: str):
         if text in words:
@@ -53,7 +53,7 @@ def _add_flag(group, f: ParamField) -> None:
             # A bare --preserve-colors means the paper's luminance-only transfer.
             kw.update(nargs="?", const="luminance")
     elif origin is typing.Union:  # a number or a word (size: 512 or original)
-        kw.update(type=_number_or_word(typing.get_args(tp)), metavar=f.name.upper())
+        kw.update(type=_number_or_word(tp), metavar=f.name.upper())
     elif origin is tuple:
         kw.update(nargs="+", type=typing.get_args(tp)[0], metavar=f.name.upper())
     else:
