@@ -143,10 +143,10 @@ def test_a_host_partitioned_mid_job_loses_it_to_the_other_and_one_result_stands(
     import signal
 
     config, first, d = one_photo_on_one_host(tmp_path, daemons, redis_server, iterations=600)
-    second = daemons(config, command="worker")
-    wait_for(lambda: second.saw("worker ready"), 120, what="the second worker host")
-    first.proc.send_signal(signal.SIGSTOP)
+    first.proc.send_signal(signal.SIGSTOP)  # before the second host starts, or the first may finish first
     try:
+        second = daemons(config, command="worker")
+        wait_for(lambda: second.saw("worker ready"), 120, what="the second worker host")
         wait_for(lambda: second.saw("job running", job_id=1), 180, what="the job handed to the second host")
         all_done_once(tmp_path, config, ["photo.png"])
     finally:

@@ -59,6 +59,9 @@ def test_a_worker_host_killed_mid_job_hands_the_job_to_the_other(tmp_path, daemo
     config, first, d = one_photo_on_one_host(tmp_path, daemons, redis_server, iterations=600)
     wait_for(lambda: f"on {HOST}" in (tmp_path / "outbox" / "index.html").read_text(), 60,
              what="the running card naming its host")
+    # Frozen mid-job before the second host starts, killed once it is up: left running, the first
+    # host finished its 600 iterations (16 s) before a busy machine had the second one ready (18 s).
+    first.proc.send_signal(signal.SIGSTOP)
     second = daemons(config, command="worker")
     wait_for(lambda: second.saw("worker ready"), 120, what="the second worker host")
     first.proc.send_signal(signal.SIGKILL)
