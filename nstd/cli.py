@@ -9,21 +9,27 @@ from pathlib import Path
 
 from nstd import __version__
 from nstd.core import logs
-from nstd.core.errors import ConfigError, NstdError, WorkerStartError
-from nstd.core.paramflags import add_param_flags, params_from_args
-from nstd.engine.errors import DeviceError, EngineError, WeightsError
+from nstd.core.errors import ConfigError, NstdError, UsageError, WorkerStartError
+from nstd.core.jobs import PRIORITY_LIMIT
+from nstd.core.paramflags import add_param_flags, number_type, params_from_args
+from nstd.core.humane import plural
+from nstd.engine.errors import DeviceError, EngineError, ParameterError, WeightsError
+from nstd.outbox.trash import TRASH_DAYS
 
 
 def _stylize(args) -> int:
     from nstd.stylize import StyleArg, stylize
 
-    params, options = params_from_args(args)
+    try:
+        params, options = params_from_args(args)
+    except ParameterError as e:  # a flag out of range: the person's to fix, like any usage error
+        raise UsageError("nstd stylize", str(e)) from None
     image, log, result = stylize(args.content, [StyleArg.parse(s) for s in args.style], args.output,
                                  params, options, init_image=args.init_image)
     t = result.info["timings"]
     print(f"wrote {image}\nloss log {log}\n"
           f"final loss {result.final['total']:.4g} in {t['total_seconds']:.1f} s: {t['iterations']} iterations "
-          f"over {len(result.info['schedule'])} scale(s), {t['seconds_per_iteration'] * 1000:.0f} ms/iteration "
+          f"over {plural(len(result.info['schedule']), 'scale')}, {t['seconds_per_iteration'] * 1000:.0f} ms/iteration "
           f"at the output size on {result.info['device']}")
     return 0
 
@@ -149,18 +155,15 @@ def _rerun(args) -> int:
         print("nothing new to paint: these styles and settings were painted already (change them with "
               "--style or --set)")
         return 0
-    print(f"queued job(s) {', '.join(map(str, new))}; a running daemon paints them beside the earlier results")
+    print(f"queued {'job' if len(new) == 1 else 'jobs'} {', '.join(map(str, new))}; a running daemon paints "
+          f"{'it' if len(new) == 1 else 'them'} beside the earlier results")
     return 0
 
 
 def _priority(args) -> int:
-    from nstd.core.jobs import checked_priority
-
-    checked_priority(args.priority)
-
     def act(store):
         if not store.set_priority(args.job, args.priority):
-            print(f"nstd: job {args.job} is not queued or running", file=sys.stderr)
+            print(f"nstd: job {args.job} is not queued (only a queued job's place can change)", file=sys.stderr)
             return 1
         print(f"job {args.job}: priority {args.priority}")
         return 0
@@ -179,7 +182,7 @@ def _retry(args) -> int:
     finally:
         store.close()
     if n or returned or not problems:
-        print(f"{n} failed job(s) queued again; {returned} refused input(s) moved back to the inbox; "
+        print(f"{plural(n, 'failed job')} queued again; {plural(returned, 'refused input')} moved back to the inbox; "
               "a running daemon picks them up")
     for problem in problems:
         print(f"nstd: {problem}", file=sys.stderr)
@@ -190,29 +193,83 @@ def _delete(args) -> int:
     from nstd.config import load_config
     from nstd.outbox.results import delete_result
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_images=False)
 
     def act(store):
         for job_id in args.job:
-            removed = delete_result(store, config.outbox, job_id)
-            print(f"job {job_id}: deleted " + ", ".join(str(p) for p in removed))
+            moved = delete_result(store, config.outbox, job_id)
+            where = moved[0].parent if moved else "-"
+            print(f"job {job_id}: moved {plural(len(moved), 'file')} to the trash ({where}); "
+                  f"`nstd restore {job_id}` brings them back within {TRASH_DAYS} days")
+        return 0
+    return _with_store(args, act)
+
+
+def _restore(args) -> int:
+    from nstd.config import load_config
+    from nstd.outbox.results import restore_result
+
+    config = load_config(args.config, check_images=False)
+
+    def act(store):
+        for job_id in args.job:
+            image = restore_result(store, config.outbox, job_id)
+            print(f"job {job_id}: restored {image}")
         return 0
     return _with_store(args, act)
 
 
 def _gallery(args) -> int:
     from nstd.config import load_config
+    from nstd.outbox.results import audit
     from nstd.review.gallery import write_gallery
     from nstd.store import Store
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_images=False)
     store = Store(config.state, readonly=True)
     try:
+        gone = audit(store)  # results deleted by hand while no daemon ran: the pages say so
         pages = write_gallery(store, config.outbox, full=True, stopped=not store.daemon_running())
     finally:
         store.close()
-    print(f"wrote {pages[0]}" + (f" and {len(pages) - 1} more page(s)" if len(pages) > 1 else ""))
+    print(f"wrote {pages[0]}" + (f" and {plural(len(pages) - 1, 'more page')}" if len(pages) > 1 else "")
+          + (f"; {plural(len(gone), 'result')} deleted by hand left the gallery (job {', '.join(map(str, gone))})"
+             if gone else ""))
     return 0
+
+
+def _init(args) -> int:
+    from nstd.starter import make_folder
+
+    config = make_folder(args.folder.resolve())
+    shown_config = command_path(config)
+    print(f"made {config.parent}: the folders, sample styles in styles/ and {config.name} (config.example.yaml, "
+          f"every key explained)\n"
+          f"  check it:     nstd check --config {shown_config}\n"
+          f"  try a rule:   nstd rules --config {shown_config} swirls/photo.jpg\n"
+          f"  run it:       nstd run --config {shown_config}\n"
+          f"  then drop photos into {config.parent / 'inbox'} (or a folder of it) and watch "
+          f"{config.parent / 'outbox' / 'index.html'}")
+    return 0
+
+
+def command_path(path: Path) -> str:
+    """A path as short as it can be typed from here."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _rules(args) -> int:
+    from nstd.config import load_config
+    from nstd.intake.rules import explain
+    from nstd.review.explain import render_explanation
+
+    config = load_config(args.config, check_images=False)
+    explanations = [explain(config, photo) for photo in args.photo]
+    print("\n".join(render_explanation(config, e) for e in explanations))
+    return 0 if all(e.jobs for e in explanations) else 1
 
 
 def _worker(args) -> int:
@@ -278,7 +335,7 @@ def _demo(args) -> int:
         bars.close()
     outputs = sorted(p for p in (root / "outbox").glob("*/*") if p.suffix in (".png", ".jpg")
                      and not p.name.endswith(".loss.png"))
-    print(f"\ndone: {len(outputs)} results in {root / 'outbox'}; open {root / 'outbox' / 'index.html'} "
+    print(f"\ndone: {plural(len(outputs), 'result')} in {root / 'outbox'}; open {root / 'outbox' / 'index.html'} "
           "in a browser to review them")
     for p in outputs:
         print(f"  {p}  (loss log {p.with_suffix('.json').name})")
@@ -287,78 +344,99 @@ def _demo(args) -> int:
     return 0 if outputs else 1
 
 
+JOB_ID = number_type(int, 1)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nstd", description="Neural style transfer daemon.")
+    parser = argparse.ArgumentParser(
+        prog="nstd", description="Neural style transfer daemon: photos dropped in an inbox folder are painted "
+        "in the styles its rules name, into an outbox. `nstd demo` shows it; `nstd init DIR` starts your own.")
     parser.add_argument("--version", action="version", version=f"nstd {__version__}")
     parser.add_argument("--log-json", action=argparse.BooleanOptionalAction, default=None,
                         help="JSON log lines (default: only when stderr is not a terminal)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("stylize", help="paint one image in one or more styles")
+    def command(name: str, help: str, func, config: bool = True, more: str = ""):
+        q = sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + "." + (" " + more if more else ""))
+        if config:
+            q.add_argument("--config", "-c", type=Path, required=True, help="the YAML config file")
+        q.set_defaults(func=func)
+        return q
+
+    p = command("stylize", "paint one image in one or more styles", _stylize, config=False,
+                more="Writes the image and its loss log (.json) beside it.")
     p.add_argument("content", type=Path, help="the photo")
     p.add_argument("--style", "-s", action="append", required=True, metavar="STYLE[:WEIGHT]",
                    help="a style image, repeatable; weights blend several styles")
     p.add_argument("--output", "-o", type=Path, required=True, help="output .png or .jpg")
     p.add_argument("--init-image", type=Path, help="start from this image (sets --init image)")
     add_param_flags(p)
-    p.set_defaults(func=_stylize)
 
-    def with_config(name: str, help: str, func):
-        q = sub.add_parser(name, help=help)
-        q.add_argument("--config", "-c", type=Path, required=True, help="the YAML config file")
-        q.set_defaults(func=func)
-        return q
-
-    q = with_config("run", "watch the inbox and process files until stopped", _run)
+    q = command("init", "make a folder to run nstd in: inbox, outbox, sample styles and a config that checks",
+                _init, config=False, more="The config is config.example.yaml, every key explained.")
+    q.add_argument("folder", type=Path, help="a new or empty folder")
+    q = command("run", "watch the inbox and process files until stopped", _run)
     q.add_argument("--until-idle", action="store_true",
                    help="exit once the inbox is settled and the queue is empty")
-    with_config("check", "validate a config file and report every problem", _check)
-    q = with_config("status", "jobs per state, the running job, the queue's order, recent failures", _status)
+    command("check", "validate a config file and report every problem", _check)
+    q = command("rules", "say which rule takes a photo, with which styles and parameters, and why the other "
+                "rules do not", _rules, more="Nothing is painted or moved: a dry run of the rules.")
+    q.add_argument("photo", nargs="+", help="a path inside the inbox, or a name relative to it (it need not exist)")
+    q = command("status", "jobs per state, the running job, the queue's order, recent failures", _status)
     q.add_argument("--json", action="store_true", help="the same facts as JSON, for scripts")
-    q = with_config("history", "every job, newest first: id, photo, style, rule, state, when, how long, result",
-                    _history)
+    q = command("history", "every job, newest first: id, photo, style, rule, state, when, how long, result",
+                _history)
     q.add_argument("--state", help="only jobs in this state: queued, running, done, failed, deleted")
     q.add_argument("--rule", help="only jobs of this rule")
     q.add_argument("--style", help="only jobs with this style")
     q.add_argument("--photo", help="only photos whose inbox name contains this")
     q.add_argument("--since", help="only jobs changed since: 3h, 2d, 1w ago, or a date such as 2026-12-01")
-    q.add_argument("--page", type=int, default=1, help="page number, 1 the newest (default: 1)")
-    q.add_argument("--per-page", type=int, default=20, help="jobs per page (default: 20)")
+    q.add_argument("--page", type=number_type(int, 1), default=1, help="page number, 1 the newest (default: 1)")
+    q.add_argument("--per-page", type=number_type(int, 1, 1000), default=20, help="jobs per page (default: 20)")
     q.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
-    q = with_config("reload", "make the running daemon re-read the config, and say whether it took it "
-                    "(systemctl reload runs this)", _reload)
-    q.add_argument("--pid", type=int, help="the daemon's pid (default: the one recorded in the state file)")
-    q = with_config("pause", "let the running job finish and start no new one, until resume", _pause)
+    q = command("reload", "make the running daemon re-read the config, and say whether it took it "
+                "(systemctl reload runs this)", _reload)
+    q.add_argument("--pid", type=number_type(int, 1),
+                   help="the daemon's pid (default: the one recorded in the state file)")
+    q = command("pause", "let the running job finish and start no new one, until resume", _pause,
+                more="The pause is kept in the state file: it outlives a restart.")
     q.add_argument("--why", default="nstd pause", help="a note shown by status (default: nstd pause)")
-    with_config("resume", "start jobs again after a pause", _resume)
-    q = with_config("rerun", "paint an archived or failed photo again with other styles or settings", _rerun)
+    command("resume", "start jobs again after a pause", _resume)
+    q = command("rerun", "paint an archived or failed photo again with other styles or settings", _rerun,
+                more="The photo stays where it is; the new results sit beside the earlier ones.")
     q.add_argument("input", help="the photo's name in the inbox (as `nstd history` shows it), or its file's path")
     q.add_argument("--style", action="append", metavar="NAME", help="a style from the config (repeatable; "
                    "default: the styles it was painted with)")
-    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="a parameter, e.g. style_weight=80 "
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="a parameter, e.g. style_strength=0.7 "
                    "(repeatable; any `nstd stylize` option with _ for -)")
-    q = with_config("priority", "change a queued job's priority (higher runs first)", _priority)
-    q.add_argument("job", type=int)
-    q.add_argument("priority", type=int)
-    with_config("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery)
-    q = with_config("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)
-    q.add_argument("job", type=int, nargs="*", help="job ids (default: every failed job)")
-    q = with_config("delete", "delete results (image, loss log, plot) from the outbox and the gallery", _delete)
-    q.add_argument("job", type=int, nargs="+", help="job ids, as `nstd history` and the gallery's details show them")
+    q = command("priority", "change a queued job's priority (higher runs first)", _priority,
+                more="First come, first served within a priority.")
+    q.add_argument("job", type=JOB_ID, help="the job's id, as `nstd status` and `nstd history` show it")
+    q.add_argument("priority", type=number_type(int, -PRIORITY_LIMIT, PRIORITY_LIMIT),
+                   help=f"from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT}; rules start their jobs at 0 unless they say")
+    command("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery,
+            more="Results deleted by hand are first marked as deleted, so the pages show what is there.")
+    q = command("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)
+    q.add_argument("job", type=JOB_ID, nargs="*", help="job ids (default: every failed job)")
+    q = command("delete", "move results (image, loss log, plot) from the outbox and the gallery to the trash",
+                _delete, more=f"`nstd restore` brings them back for {TRASH_DAYS} days; then they are removed.")
+    q.add_argument("job", type=JOB_ID, nargs="+", help="job ids, as `nstd history` and the gallery's details show them")
+    q = command("restore", "bring deleted results back from the trash into the outbox and the gallery", _restore)
+    q.add_argument("job", type=JOB_ID, nargs="+", help="job ids of deleted results (`nstd history --state deleted`)")
 
-    with_config("worker", "paint jobs from Redis on this host, one at a time (worker.backend: redis)", _worker)
-    with_config("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
-    q = sub.add_parser("web-password", help="hash a password for web.password_hash (reads it from the terminal "
-                       "or one line of stdin)")
-    q.set_defaults(func=_web_password)
+    command("worker", "paint jobs from Redis on this host, one at a time (worker.backend: redis)", _worker)
+    command("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
+    command("web-password", "hash a password for web.password_hash (reads it from the terminal or one line of "
+            "stdin)", _web_password, config=False)
 
-    q = sub.add_parser("demo", help="paint sample pictures in a fresh workspace and show where they went")
+    q = command("demo", "paint sample pictures in a fresh workspace and show where they went", _demo, config=False)
     q.add_argument("--workspace", type=Path, default=Path("nstd-demo"), help="a new folder (default: nstd-demo)")
     q.add_argument("--content", type=Path, nargs="*", help="your own photos instead of the generated ones")
     q.add_argument("--style", type=Path, help="your own style image instead of the generated one")
-    q.add_argument("--size", type=int, default=192, help="longest side of the results (default: 192)")
-    q.add_argument("--iterations", type=int, default=50, help="iterations per scale (default: 50)")
-    q.set_defaults(func=_demo)
+    q.add_argument("--size", type=number_type(int, 16, 4096), default=192,
+                   help="longest side of the results, 16 to 4096 (default: 192)")
+    q.add_argument("--iterations", type=number_type(int, 1, 10000), default=50,
+                   help="iterations per scale (default: 50)")
     return parser
 
 

@@ -38,13 +38,12 @@ from nstd.ops.schedule import DispatchGate
 from nstd.ops.systemd import Notifier
 from nstd.outbox.files import remove_stale_temps
 from nstd.outbox.filing import Filing
-from nstd.outbox.results import audit
+from nstd.outbox.results import Upkeep
 from nstd.review.gallery import REFRESH_SECONDS, write_gallery
 from nstd.store import Store, StoreUnavailable
 from nstd.work.supervisor import WorkerSupervisor
 from nstd.work.worker import WorkerProcess
 
-AUDIT_SECONDS = 5.0  # a stat per result: 10k results cost ~30 ms
 METRICS_RETRY_SECONDS = 60.0
 HEARTBEAT_SECONDS = 5.0  # how stale `nstd status`'s "last heartbeat" may be (sooner when arrivals change)
 
@@ -86,6 +85,7 @@ class Daemon:
                                                spawn or spawn_worker_process(log_json),
                                                on_change=self._gallery_now, on_progress=self._progress,
                                                metrics=self.metrics, notifications=self.notifications)
+        self.upkeep = Upkeep(self.store, self.config.outbox, self.log)
         self.filing = Filing(self.config, self.store, self.log, on_filed=lambda: None,
                              on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()))
         self.gate = DispatchGate(self.store.paused, self.config.active_hours, self.log)
@@ -94,7 +94,6 @@ class Daemon:
         self.store_pause = Backoff(1.0, 30.0)
         self.gallery_due: Optional[float] = 0.0  # clock time of the next rewrite, None when current
         self.was_busy = False
-        self.audit_due = 0.0  # when to look for results deleted by hand next
         self.seen_changes: Optional[int] = None  # the store's change count from other processes
         self.beat: tuple[float, Optional[dict]] = (float("-inf"), None)
         self.metrics_retry = float("-inf")  # last heartbeat: when, arrivals
@@ -223,12 +222,8 @@ class Daemon:
             self.seen_changes = changes
             self._gallery_now()
         self._serve_metrics(now)
-        if now >= self.audit_due:
-            self.audit_due = now + AUDIT_SECONDS
-            gone = audit(self.store)
-            if gone:
-                self.log.warning("results deleted from the outbox: no longer counted or shown", job_ids=gone)
-                self._gallery_now()
+        if self.upkeep.tick(now):
+            self._gallery_now()
 
     def _serve_metrics(self, now: float) -> None:
         """Metrics are optional: a taken port is an error in the log, retried, never a stop of painting."""
@@ -275,6 +270,7 @@ class Daemon:
             return
         old, self.config = self.config, new
         self.filing.config = self.supervisor.config = new
+        self.upkeep.outbox = new.outbox
         self.gate.hours = new.active_hours
         if new.state != old.state:
             self.log.warning("state file changes need a restart; keeping the old one", state=str(old.state))

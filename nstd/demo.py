@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import random
 import shutil
 import sys
 from pathlib import Path
 from typing import Optional
 
-from PIL import Image, ImageDraw, ImageFilter
-
+from nstd.core.bars import percent_bar
 from nstd.core.errors import NstdError
 from nstd.core.images import load_image
 from nstd.outbox.files import safe_component
+from nstd.samples import paint_scene, paint_strokes
 from nstd.store.statefile import daemon_running_on
 
 MARK = "# Written by `nstd demo`."
@@ -68,45 +66,6 @@ def schedule_words(size: int, iterations: int, picture=(256, 192)) -> str:
     return f"{sizes} px, {' + '.join(str(s.iterations) for s in scales)} iterations"
 
 
-def paint_scene(seed: int, size=(256, 192)) -> Image.Image:
-    """A simple landscape: sky, sun, hills and houses; enough structure to recognise afterwards."""
-    rng = random.Random(seed)
-    w, h = size
-    img = Image.new("RGB", size)
-    draw = ImageDraw.Draw(img)
-    top, bottom = (rng.randint(60, 120), rng.randint(120, 180), 230), (230, 220, rng.randint(150, 220))
-    for y in range(h):
-        t = y / h
-        draw.line([(0, y), (w, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
-    sx, sy = rng.randint(30, w - 30), rng.randint(20, h // 3)
-    draw.ellipse([sx - 18, sy - 18, sx + 18, sy + 18], fill=(255, 210, 80))
-    for k in range(3):
-        base = h * (0.55 + 0.12 * k)
-        color = (40 + 30 * k, 120 - 20 * k, 50)
-        pts = [(x, base - 25 * math.sin(x / w * math.pi * (1 + k) + seed)) for x in range(0, w + 8, 8)]
-        draw.polygon(pts + [(w, h), (0, h)], fill=color)
-    for _ in range(rng.randint(2, 4)):
-        x, y = rng.randint(10, w - 60), rng.randint(int(h * 0.55), h - 50)
-        draw.rectangle([x, y, x + 40, y + 35], fill=(rng.randint(150, 250), rng.randint(60, 200), 60))
-        draw.polygon([(x - 5, y), (x + 20, y - 20), (x + 45, y)], fill=(150, 40, 30))
-        draw.rectangle([x + 15, y + 15, x + 25, y + 35], fill=(70, 40, 20))
-    return img
-
-
-def paint_strokes(seed: int = 7, size=(256, 256)) -> Image.Image:
-    """A bold, swirling brush-stroke texture: a style the result plainly takes on."""
-    rng = random.Random(seed)
-    img = Image.new("RGB", size, (20, 30, 80))
-    draw = ImageDraw.Draw(img)
-    palette = [(240, 200, 40), (30, 90, 200), (250, 250, 220), (20, 140, 160), (200, 60, 30)]
-    for _ in range(400):
-        cx, cy = rng.uniform(0, size[0]), rng.uniform(0, size[1])
-        r, a0 = rng.uniform(8, 40), rng.uniform(0, 2 * math.pi)
-        pts = [(cx + r * math.cos(a0 + t / 8), cy + r * math.sin(a0 + t / 8)) for t in range(12)]
-        draw.line(pts, fill=rng.choice(palette), width=rng.randint(2, 6))
-    return img.filter(ImageFilter.SMOOTH)
-
-
 def make_workspace(root: Path, contents: list[Path], style: Optional[Path], size: int,
                    iterations: int) -> Path:
     """Create the folders, the config and the sample pictures; returns the config path.
@@ -149,6 +108,7 @@ class JobBars:
     differ in cost), with the latest loss and the scale; nothing elsewhere (the log has it)."""
 
     def __init__(self, stream=sys.stderr):
+        self.stream = stream
         self.tty = stream.isatty()
         self.bar, self.job_id = None, None
 
@@ -157,10 +117,8 @@ class JobBars:
             return
         if job_id != self.job_id:
             self.close()
-            from tqdm import tqdm
             self.job_id = job_id
-            self.bar = tqdm(total=100.0, desc=f"job {job_id}", unit="%", dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}{postfix}]")
+            self.bar = percent_bar(f"job {job_id}", self.stream)
         self.bar.update(min(100.0, float(progress.get("percent") or 0)) - self.bar.n)
         if progress.get("loss") is not None:
             self.bar.set_postfix(loss=f"{progress['loss']:.4g}", scale=progress.get("scale", "?"))

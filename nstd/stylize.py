@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional
 
 from nstd.core import logs
+from nstd.core.bars import percent_bar
 from nstd.core.images import load_image, output_format
 from nstd.engine import Engine, EngineOptions, Progress, StyleImage, TransferParams, TransferResult
 from nstd.outbox.files import loss_log, write_result
@@ -44,9 +45,7 @@ class TerminalProgress:
     def __call__(self, p: Progress) -> None:
         if self.tty:
             if self.bar is None:
-                from tqdm import tqdm
-                self.bar = tqdm(total=100.0, desc=self.label, unit="%", dynamic_ncols=True,
-                                bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}{postfix}]")
+                self.bar = percent_bar(self.label)
             self.bar.update(100 * p.fraction - self.bar.n)
             if p.losses:
                 self.bar.set_postfix(loss=f"{p.losses['total']:.4g}", scale=f"{p.level + 1}/{p.levels}")

@@ -151,8 +151,11 @@ def test_a_time_budget_is_planned_from_measured_costs_and_kept(engine, monkeypat
     monkeypatch.setattr(optimisation.Optimisation, "clock", staticmethod(lambda: now[0]))
     sizes = {0: 32 * 24, 1: 45 * 34, 2: 64 * 48}
 
+    shown = []
+
     def charge(p):  # progress is called once per iteration
         now[0] += sizes[p.level] * 2e-4
+        shown.append((p.fraction, p.estimated))
 
     content, styles = make_content((64, 48)), [StyleImage(make_style(), key="budget")]
     runs = {}
@@ -162,6 +165,10 @@ def test_a_time_budget_is_planned_from_measured_costs_and_kept(engine, monkeypat
                                                                   log_every=5), progress=charge).info
         spent = now[0]
         assert budget - 2 * 0.62 < spent <= budget + 0.62  # the budget is used, and overrun by one step at most
+        # The plan moves as costs are measured; the progress shown does not jump back, and ends at 100 %.
+        fractions = [f for f, _ in shown]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(e for _, e in shown)
+        shown.clear()
     counts = {b: [s["iterations"] for s in info["schedule"]] for b, info in runs.items()}
     assert counts[10.0][0] == pytest.approx(2 * counts[10.0][1], abs=2)  # the first scale's share
     assert sum(counts[20.0]) == pytest.approx(2 * sum(counts[10.0]), rel=0.1)

@@ -104,7 +104,7 @@ def test_history_lists_every_job_newest_first_filtered_and_paged(tmp_path, capsy
     store.close()
     assert main(["history", "--config", str(config)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("3 job(s), newest first; page 1 of 1")
+    assert lines[0].startswith("3 jobs, newest first; page 1 of 1")
     assert [int(line.split()[0]) for line in lines[1:]] == [b, a, c]
     assert "/out/a__stripes.png" in lines[2] and "error: not an image" in lines[1]
     assert main(["history", "--config", str(config), "--photo", "trip", "--state", "done", "--json"]) == 0
@@ -130,7 +130,7 @@ def test_status_says_whether_a_daemon_holds_the_state_file(tmp_path):
                                                                        {"input": "big.png", "stage": "inspecting"}]})
     text = status()
     assert text.startswith("daemon: running, pid 4321 on here") and "last heartbeat" in text
-    assert "arriving: 2 file(s) seen, not yet taken: new.png (settling), big.png (inspecting)" in text
+    assert "arriving: 2 files seen, not yet taken: new.png (settling), big.png (inspecting)" in text
     store.close()  # the lock goes with the process or the file: no daemon now
     assert status().startswith("daemon: NOT RUNNING (the last one, pid 4321 on here")
 

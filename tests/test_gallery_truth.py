@@ -44,7 +44,7 @@ def test_the_gallery_and_status_follow_the_outbox(tmp_path, daemon_with):
     assert not (outbox / "stripes" / "other__stripes.png").exists()
     assert not (outbox / "stripes" / "other__stripes.json").exists()
     wait_for(lambda: "<h2>other.png</h2>" not in index.read_text(), 60, what="the card of `nstd delete`d gone")
-    assert "1 results" in index.read_text()
+    assert "1 result, " in index.read_text()
 
     (inbox / "again.png").write_bytes(png(5))                 # wanted after all: dropped again
     wait_for(lambda: "<h2>again.png</h2>" in index.read_text(), 120, what="its card back")

@@ -16,6 +16,7 @@ from conftest import ROOT
 LAYERS = [
     ("nstd.engine", "the painting maths: tensors and PIL images in, an image and a loss trace out"),
     ("nstd.core", "the shared vocabulary: errors, job types, names, images, safe opens, logs"),
+    ("nstd.samples", "generated pictures: the demo's photos and style, `nstd init`'s styles"),
     ("nstd.config", "YAML -> a validated, resolved Config"),
     ("nstd.store", "the SQLite state: queue, inputs, results, reports"),
     ("nstd.ops", "the daemon's instruments: metrics, notifications, health, sd_notify, pause and hours"),
@@ -25,6 +26,7 @@ LAYERS = [
     ("nstd.review", "what people see and ask for: gallery, web app, status, re-runs"),
     ("nstd.daemon", "composes intake, work, filing, ops and the gallery"),
     ("nstd.stylize", "`nstd stylize`: one picture, no daemon"),
+    ("nstd.starter", "`nstd init`: a folder laid out as config.example.yaml says"),
     ("nstd.demo", "`nstd demo`: a workspace with generated pictures"),
     ("nstd.cli", "the commands; the only place that turns errors into exit codes"),
     ("nstd.__main__", "python -m nstd"),

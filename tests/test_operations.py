@@ -148,7 +148,7 @@ def test_rerun_paints_an_archived_photo_again_beside_the_first_result(tmp_path, 
     nstd = lambda *a: subprocess.run([sys.executable, "-m", "nstd", *a, "--config", str(config)],
                                      capture_output=True, text=True, cwd=ROOT, timeout=60)
     r = nstd("rerun", "photo.png", "--set", "style_weight=200", "--set", "iterations=2")
-    assert r.returncode == 0 and r.stdout.startswith("queued job(s) 2"), r.stderr
+    assert r.returncode == 0 and r.stdout.startswith("queued job 2"), r.stderr
     wait_for(lambda: len(job_rows(config)) == 2 and all(j["state"] == "done" for j in job_rows(config)), 60,
              what="the second version")
     results = sorted(p.name for p in (tmp_path / "outbox" / "stripes").glob("*.png") if ".loss" not in p.name)

@@ -94,6 +94,14 @@ def test_names_that_are_no_photo_are_refused(uploads, name):
     assert inbox_files(uploads.folder / "inbox") == []
 
 
+@pytest.mark.parametrize("name", ["~photo.jpg", "x.syncthing.y.jpg"])
+def test_a_name_intake_would_never_take_is_refused_with_the_reason(uploads, name):
+    """Confirmed, it would wait in the inbox for ever: an upload ends painted, or refused now."""
+    status, answer = upload(uploads, name, png(4), "friends", uploads.auth)
+    assert status == 422 and "temporary or hidden name" in answer["message"], answer
+    assert inbox_files(uploads.folder / "inbox") == []
+
+
 def test_only_the_offered_folders_are_reachable(uploads, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

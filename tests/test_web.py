@@ -167,6 +167,9 @@ def test_outbox_files_are_served_with_their_type_and_revalidated(site):
     assert status == 200 and body == png(1) and headers["content-type"] == "image/png"
     assert site.get("/o/stripes/photo__stripes.png", headers={"If-None-Match": headers["etag"]})[0] == 304
     assert site.get("/assets/viewer.js")[0] == 200
+    status, headers, _ = site.get("/assets/favicon.svg")                  # else each browser logs a 404
+    assert status == 200 and headers["content-type"].startswith("image/svg+xml")
+    assert 'href="/assets/favicon.svg"' in site.get("/")[2].decode()
 
 
 def test_a_foreign_host_header_is_refused(site):
@@ -210,12 +213,26 @@ def test_the_actions_are_the_commands_actions(site):
     status, _, body = act("/jobs/1/rerun", style_weight="lots")
     assert status == 400 and "style_weight" in json.loads(body)["message"]
     image = site.outbox / "stripes" / "photo__stripes.png"
-    assert act("/jobs/1/delete")[0] == 200
+    status, _, body = act("/jobs/1/delete")
+    assert status == 200 and json.loads(body)["undo"] == "/jobs/1/restore"   # the toast's undo button
+    assert "in the trash for 7 days" in json.loads(body)["message"]
     assert not image.exists() and not image.with_suffix(".json").exists()
     assert not (site.outbox / ".nstd" / "thumbs" / "job1.jpg").exists()
+    assert (site.outbox / ".nstd" / "trash" / "job1" / "stripes" / "photo__stripes.png").read_bytes() == png(1)
     assert site.rows("SELECT state FROM jobs WHERE id=1") == [("deleted",)]
-    assert 'id="job1"' not in site.get("/")[2].decode()
+    page = site.get("/", headers=cookie)[2].decode()
+    assert 'id="job1"' not in page and 'action="/jobs/1/restore"' in page   # listed as deleted, restorable
+    assert 'action="/jobs/1/restore"' not in site.get("/")[2].decode()      # not to a visitor
     assert act("/jobs/1/delete")[0] == 400                                  # already gone: said so
+    assert act("/jobs/1/restore")[0] == 200                                 # the undo
+    assert image.read_bytes() == png(1) and (site.outbox / ".nstd" / "thumbs" / "job1.jpg").exists()
+    assert site.rows("SELECT state FROM jobs WHERE id=1") == [("done",)]
+    assert 'id="job1"' in site.get("/")[2].decode()
+    assert act("/jobs/1/delete")[0] == 200
+    image.write_bytes(b"another file took its place")
+    status, _, body = act("/jobs/1/restore")
+    assert status == 400 and "another file has its place" in json.loads(body)["message"]
+    assert image.read_bytes() == b"another file took its place"             # never overwritten
 
 
 def test_without_a_password_it_is_read_only(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import typing
 from pathlib import Path
 
 import pydantic
@@ -20,20 +22,47 @@ def _key(loc: tuple) -> str:
     return ".".join(str(p) for p in loc if p not in _UNION_TAGS)
 
 
-def problem_lines(errors: list[dict]) -> list[str]:
-    keyed = [(_key(err["loc"]) or "(top)", _message(err)) for err in errors]
+def problem_lines(errors: list[dict], model: type[pydantic.BaseModel] = ConfigModel) -> list[str]:
+    keyed = [(_key(err["loc"]) or "(top)", _message(err, model)) for err in errors]
     keys = {k for k, _ in keyed}
     # Of a union's branches, report the one that got furthest: drop a key another one extends.
     return list(dict.fromkeys(f"{k}: {m}" for k, m in keyed
                               if not any(o.startswith(k + ".") for o in keys)))
 
 
-def _message(err: dict) -> str:
+def _message(err: dict, model: type[pydantic.BaseModel]) -> str:
     if err["type"] == "extra_forbidden":
-        return "unknown key"
+        near = difflib.get_close_matches(str(err["loc"][-1]), _keys_at(model, err["loc"][:-1]), n=1)
+        return "unknown key" + (f" (did you mean {near[0]!r}?)" if near else "")
     if err["type"] == "missing":
         return "required key is missing"
     return f"{err['msg']} (got {err['input']!r})" if not isinstance(err["input"], dict) else err["msg"]
+
+
+def _keys_at(model: type[pydantic.BaseModel], loc: tuple) -> list[str]:
+    """The keys the schema knows at this location (`worker`, `rules.0.params`), for a "did you mean"."""
+    for part in loc:
+        if isinstance(part, int) or part in _UNION_TAGS:
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = _model_in(field.annotation)
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_in(tp):
+    """The pydantic model a field's type holds (inside Optional, Union, list, dict), if any."""
+    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def load_config(path: str | Path, check_images: bool = True) -> Config:

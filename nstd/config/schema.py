@@ -21,7 +21,8 @@ from .hours import ActiveHours
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity slip past every bound (nan > 0 is false, but so is nan <= 0): refused outright
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _one_problem(tp):

@@ -4,6 +4,7 @@
     ├── InputError            an input image cannot be used (unreadable, truncated, too large,
     │                         not an image, a symlink out of the inbox, ...)
     ├── ConfigError           a config file is invalid; carries every problem with its key path (2)
+    ├── UsageError            a command's arguments are wrong: a flag out of range, a bad --set (2)
     ├── StateError            the state file is locked by another daemon or unreadable (4)
     └── WorkerStartError      the worker cannot start at all: weights, device (3)
 
@@ -38,6 +39,10 @@ class ConfigError(NstdError):
 
     def __str__(self) -> str:
         return f"{self.file}: invalid config\n" + "\n".join(f"  {p}" for p in self.problems)
+
+
+class UsageError(NstdError):
+    exit_code = 2
 
 
 class StateError(NstdError):

@@ -33,3 +33,16 @@ def iso(timestamp: Optional[float]) -> Optional[str]:
     if timestamp is None:
         return None
     return _dt.datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
+
+
+def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
+    """'1 result', '2 results', '0 results'."""
+    return f"{n} {noun if n == 1 else nouns or noun + 's'}"
+
+
+def progress_words(p: dict) -> str:
+    """A running job's progress as `nstd status` and the cards say it: '52% (104/~200), 1.20 it/s,
+    ETA 1m30s'; '~' marks a total that a time budget is still planning."""
+    total = f"~{p.get('total', '?')}" if p.get("estimated") else p.get("total", "?")
+    return (f"{float(p.get('percent') or 0):.0f}% ({p.get('done', 0)}/{total}), {p.get('it_per_s') or 0:.2f} it/s, "
+            f"ETA {duration(p.get('eta_s'))}")

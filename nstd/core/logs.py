@@ -14,6 +14,7 @@ import sys
 
 import structlog
 
+from .bars import write_above_bars
 from .names import shown_fields
 
 
@@ -40,10 +41,12 @@ class _PrefixedFormatter(structlog.stdlib.ProcessorFormatter):
 
 class _CurrentStderr:
     """Whatever sys.stderr is when a line is written, not when logging was set up (a test's capture,
-    a redirect), so a replaced and closed stream is never written to."""
+    a redirect), so a replaced and closed stream is never written to; above a progress bar, if one
+    is drawn there."""
 
     def write(self, text: str) -> int:
-        return sys.stderr.write(text)
+        write_above_bars(text, sys.stderr)
+        return len(text)
 
     def flush(self) -> None:
         sys.stderr.flush()
@@ -67,7 +70,8 @@ def configure(json: bool | None = None, level: str | None = None) -> None:
             *([_syslog_prefix] if to_journal() else []),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level_name, logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
+        # One write per line (the line and its newline together), so a bar is lifted once per line.
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
 

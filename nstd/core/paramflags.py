@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import typing
 
 from nstd.engine.params import PRESETS, EngineOptions, TransferParams, params_from
@@ -43,7 +44,8 @@ def _add_flag(group, f: ParamField) -> None:
     flag = "--" + f.name.replace("_", "-")
     tp = _unwrap_optional(f.type)
     shown = "" if f.default is None else f" (default: {f.default})"
-    kw: dict = {"dest": f.name, "default": None, "help": f.help + shown}
+    # argparse formats help with %: a "90 %" in a description must reach it as "90 %%".
+    kw: dict = {"dest": f.name, "default": None, "help": (f.help + shown).replace("%", "%%")}
     origin = typing.get_origin(tp)
     if tp is bool:
         kw["action"] = argparse.BooleanOptionalAction
@@ -57,8 +59,29 @@ def _add_flag(group, f: ParamField) -> None:
     elif origin is tuple:
         kw.update(nargs="+", type=typing.get_args(tp)[0], metavar=f.name.upper())
     else:
-        kw["type"] = tp
+        kw["type"] = _finite if tp is float else tp
     group.add_argument(flag, **kw)
+
+
+def number_type(kind: type, low=None, high=None):
+    """An argparse type for a number a person types: finite, within [low, high], else a usage error."""
+    words = "a whole number" if kind is int else "a number"
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {words}") from None
+        if not math.isfinite(value):  # NaN and infinity are no one's setting
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {bounds}")
+        return value
+    return convert
+
+
+_finite = number_type(float)
 
 
 def params_from_args(args: argparse.Namespace) -> tuple[TransferParams, EngineOptions]:

@@ -176,11 +176,19 @@ class Optimisation:
                                              "lower the learning rate or the style weight")
         if self.progress:
             total = sum(s.iterations for s in self.schedule)
-            work = sum(s.iterations * s.pixels for s in self.schedule)
-            work_done = sum(s.iterations * s.pixels for s in self.schedule[:level]) + it * self.schedule[level].pixels
-            self.progress(Progress(level, len(self.schedule), it, planned, self.done, total,
-                                   self.clock() - self.start, losses,
-                                   snapshot=lambda: self.engine.to_image(current()), fraction=work_done / work))
+            elapsed = self.clock() - self.start
+            if params.budget_seconds:
+                # The plan is re-made from measured costs as the run goes, so its iteration count
+                # moves; the clock does not: the share of the budget spent is the steady measure.
+                last = level + 1 == len(self.schedule) and it == planned
+                fraction = 1.0 if last else min(elapsed / params.budget_seconds, 0.99)
+            else:
+                work = sum(s.iterations * s.pixels for s in self.schedule)
+                fraction = (sum(s.iterations * s.pixels for s in self.schedule[:level])
+                            + it * self.schedule[level].pixels) / work
+            self.progress(Progress(level, len(self.schedule), it, planned, self.done, total, elapsed, losses,
+                                   snapshot=lambda: self.engine.to_image(current()), fraction=fraction,
+                                   estimated=bool(params.budget_seconds)))
 
     def _losses(self, record: dict, level: int, it: int) -> dict:
         terms = record["terms"]

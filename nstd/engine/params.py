@@ -139,6 +139,11 @@ class EngineOptions:
     autocast_cpu: bool = _opt(False, "with mixed_precision, bfloat16 on the CPU too: slower on most CPUs, "
                                      "but it runs the GPU's precision path where there is no GPU (tests)")
 
+    def __post_init__(self):
+        cap = self.max_memory_gb
+        if cap is not None and not (math.isfinite(cap) and 0 < cap <= 1e6):
+            raise ParameterError("max_memory_gb", f"{cap} is not a size in GB (a positive, finite number)")
+
 
 PRESETS: dict[str, TransferParams] = {
     # The recipe of the seed notebook this project grew from: both images squashed to 400x400,

@@ -37,8 +37,10 @@ class Progress:
     losses: Optional[dict] = None  # present on the iterations the trace records
     # The current image, computed only if asked for (a preview costs a device-to-host copy).
     snapshot: Optional[Callable[[], object]] = field(default=None, repr=False, compare=False)
-    # Share of the planned work done: iterations weighted by their size, as the scales differ.
+    # Share of the planned work done: iterations weighted by their size, as the scales differ; under
+    # a time budget, the share of the budget spent.
     fraction: float = 0.0
+    estimated: bool = False  # `total` is the plan so far: a time budget re-plans it as it measures
 
     @property
     def iterations_per_second(self) -> float:

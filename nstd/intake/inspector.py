@@ -51,6 +51,9 @@ def inspect_file(path: str, max_pixels: int, max_bytes: int, root: Optional[str]
                 return Inspection(path, size=st.st_size, stamp=stamp,
                                   error="too large to decode within the memory limit")
             return Inspection(path, sha256_of(f), st.st_size, stamp)
+    except PermissionError as e:
+        from nstd.outbox.filing import unreadable_file
+        return Inspection(path, error=unreadable_file(path, e))
     except OSError as e:
         return Inspection(path, error=f"cannot read ({e.strerror or e})")
 
@@ -87,7 +90,14 @@ def surely_not_an_image(path: str, root: Optional[str] = None) -> Optional[str]:
         return None
     if any(accept(head) for accept in signatures):
         return None
-    return "not an image file Pillow can read (it starts like no image format)"
+    if not head.strip(b"\0"):
+        # A copy that allocated its size first, or a share that has not flushed the start yet.
+        return "its first bytes are all zero, as no image's are"
+    return NOT_AN_IMAGE
+
+
+# Its start is written and is no image format's: no later look can make it one, so no retries.
+NOT_AN_IMAGE = "not an image file Pillow can read (it starts like no image format)"
 
 
 def too_big(size: int, max_bytes: int) -> str:

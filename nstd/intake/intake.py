@@ -25,7 +25,7 @@ from nstd.outbox.files import move_input, result_exists, safe_component
 from nstd.store import Store, StoreUnavailable
 
 from .inbox import InboxWatcher, SettleTracker
-from .inspector import Inspection, Inspector, surely_not_an_image, too_big
+from .inspector import NOT_AN_IMAGE, Inspection, Inspector, surely_not_an_image, too_big
 from .rules import ignored, targets
 from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
@@ -213,6 +213,9 @@ class Intake:
             self.quarantine(entry, too_big(size, c.watch.max_file_mb * 10**6))
             return
         cause = surely_not_an_image(str(path), str(c.inbox))
+        if cause == NOT_AN_IMAGE:
+            self.quarantine(entry, cause)
+            return
         if cause is not None:
             st = os.lstat(path)
             self._undecodable(entry, cause, (st.st_size, st.st_mtime_ns), attempts, now)

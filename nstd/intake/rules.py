@@ -1,16 +1,20 @@
-"""Pure matching: a path relative to the inbox -> the jobs its first matching rule asks for."""
+"""Pure matching: a path relative to the inbox -> the jobs its first matching rule asks for, and
+why (`nstd rules`, the web app's uploads)."""
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Optional
 
 from nstd.config import Config
+from nstd.core.images import IMAGE_SUFFIXES
 from nstd.core.jobs import JobSpec
 
-from .walker import is_transient
+from .walker import TRANSIENT_PATTERNS, is_transient
 from .walker import matches as _matches
 
-__all__ = ["is_transient", "ignored", "targets", "rule_warnings"]
+__all__ = ["is_transient", "ignored", "targets", "rule_warnings", "not_taken", "explain", "Explanation"]
 
 
 def ignored(config: Config, relpath: str) -> bool:
@@ -46,3 +50,54 @@ def rule_warnings(config: Config, inbox_paths: list[str]) -> list[str]:
             warnings.append(f"rules.{i}: matches none of the {len(inbox_paths)} files now in the inbox "
                             f"({', '.join(rule.patterns)})")
     return warnings
+
+
+def not_taken(config: Config, relpath: str) -> Optional[str]:
+    """Why intake would never take this inbox path, before any rule is asked; None if it would."""
+    relpath = PurePosixPath(relpath).as_posix()
+    if is_transient(relpath):
+        pattern = next(p for p in TRANSIENT_PATTERNS if _matches(relpath, [p]))
+        return f"a temporary or hidden name ({pattern.removeprefix('**/')}): never read, as half-written files are not"
+    if PurePosixPath(relpath).suffix.lower() not in IMAGE_SUFFIXES:
+        return f"not named as a photo: the name must end in one of {', '.join(sorted(IMAGE_SUFFIXES))}"
+    for i, pattern in enumerate(config.ignore):
+        if _matches(relpath, [pattern]):
+            return f"covered by ignore.{i} ({pattern}): left alone"
+    return None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What the rules do with one inbox path."""
+    relpath: str
+    refusal: Optional[str]                      # why no rule is asked (not_taken), or outside the inbox
+    verdicts: tuple[tuple[int, str, str], ...]  # (rule index, rule name, what that rule says)
+    jobs: tuple[JobSpec, ...]                   # what the taking rule asks for
+
+
+def explain(config: Config, photo: str) -> Explanation:
+    """Which rule takes `photo` (a path inside the inbox, or a name relative to it) and why the
+    others do not."""
+    path = Path(photo)
+    where = path if path.is_absolute() else Path.cwd() / path
+    try:
+        relpath = where.resolve().relative_to(config.inbox.resolve()).as_posix()
+    except ValueError:
+        if path.is_absolute() or path.exists():
+            return Explanation(photo, f"outside the inbox ({config.inbox}): nstd never reads it", (), ())
+        relpath = PurePosixPath(photo).as_posix()
+    refusal = not_taken(config, relpath)
+    if refusal:
+        return Explanation(relpath, refusal, (), ())
+    verdicts, taken_by, jobs = [], None, ()
+    for i, rule in enumerate(config.rules):
+        hit = _matches(relpath, rule.patterns)
+        if hit and taken_by is None:
+            taken_by, jobs = i, rule.jobs
+            verdicts.append((i, rule.name, f"takes it ({', '.join(rule.patterns)})"))
+        elif hit:
+            verdicts.append((i, rule.name, f"would match, but rules.{taken_by} comes first (first match wins)"))
+        else:
+            verdicts.append((i, rule.name, f"does not match {', '.join(rule.patterns)}"))
+    return Explanation(relpath, None if taken_by is not None else "no rule matches it: it is left in the inbox",
+                       tuple(verdicts), jobs)

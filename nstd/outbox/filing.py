@@ -169,6 +169,20 @@ def unwritable_folder(folder: Path) -> str:
             f"{where}, its group being one {me} is in); nstd then files it by itself within a minute")
 
 
+def unreadable_file(path: str, error: OSError) -> str:
+    """Why nstd cannot read an inbox file, and what fixes it: usually a file moved in (`mv` keeps
+    its mode, and a folder's default ACL applies only to files created in it)."""
+    me = _name(pwd.getpwuid, os.geteuid())
+    try:
+        st = os.lstat(path)
+        what = f"{stat.filemode(st.st_mode)} {_name(pwd.getpwuid, st.st_uid)}:{_name(grp.getgrgid, st.st_gid)}"
+    except OSError:
+        what = "of unknown mode"
+    return (f"cannot read ({error.strerror}): nstd (user {me}) may not read it; it is {what}, which a file moved "
+            f"in keeps (the inbox's default ACL applies only to files created there). Fix: sudo chmod g+r, or "
+            f"sudo setfacl -m u:{me}:r, on the file in the failed folder, then `nstd retry` moves it back to the inbox")
+
+
 def _name(lookup, number: int) -> str:
     try:
         return lookup(number)[0]

@@ -1,8 +1,8 @@
 """A result in the outbox as a whole: its image, loss log, loss plot and thumbnails.
 
-One owner for deleting a result (`nstd delete`, the web app) and for noticing a result deleted by
-hand (the daemon's audit, `nstd status`), so that the store, the gallery and the metrics never
-count a painting that is no longer on disk.
+One owner for deleting a result (`nstd delete`, the web app: to the trash), for restoring it, and
+for noticing a result deleted by hand (the daemon's audit, `nstd status`, `nstd gallery`), so that
+the store, the gallery and the metrics never count a painting that is no longer on disk.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nstd.core.jobs import JobState
 from nstd.store import Job, Store
 
 from .files import log_path_for
+from .trash import empty_trash, move_to_trash, restore_from_trash
 
 
 def missing_results(store: Store) -> list[int]:
@@ -29,6 +30,33 @@ def audit(store: Store) -> list[int]:
     return gone
 
 
+class Upkeep:
+    """The outbox's own chores in the daemon's loop: results deleted by hand noticed (a stat per
+    result: 10k results cost ~30 ms), the trash emptied of what is older than TRASH_DAYS."""
+
+    AUDIT_SECONDS = 5.0
+    SWEEP_SECONDS = 3600.0
+
+    def __init__(self, store: Store, outbox: Path, log):
+        self.store, self.outbox, self.log = store, outbox, log
+        self.audit_due = self.sweep_due = float("-inf")
+
+    def tick(self, now: float) -> bool:
+        """True when what the gallery shows changed."""
+        if now >= self.sweep_due:
+            self.sweep_due = now + self.SWEEP_SECONDS
+            emptied = empty_trash(self.outbox)
+            if emptied:
+                self.log.info("emptied the trash of results deleted over a week ago", job_ids=emptied)
+        if now < self.audit_due:
+            return False
+        self.audit_due = now + self.AUDIT_SECONDS
+        gone = audit(self.store)
+        if gone:
+            self.log.warning("results deleted from the outbox: no longer counted or shown", job_ids=gone)
+        return bool(gone)
+
+
 def result_files(job: Job, outbox: Path, store: Store) -> list[Path]:
     """The files that belong to this result alone: thumbnails shared with another result (a
     twin's, the photo's, the style's) stay."""
@@ -42,16 +70,23 @@ def result_files(job: Job, outbox: Path, store: Store) -> list[Path]:
 
 
 def delete_result(store: Store, outbox: Path, job_id: int) -> list[Path]:
-    """Delete a done job's result files and record it as deleted; returns the files removed."""
+    """Move a done job's result files to the trash and record it as deleted; returns where they went."""
     job = store.find_job(job_id)
     if job is None or job.state is not JobState.DONE:
         raise NstdError(f"job {job_id}", "no such result (not a finished job, or already deleted)")
-    removed = []
-    for f in result_files(job, outbox, store):
-        try:
-            f.unlink()
-            removed.append(f)
-        except FileNotFoundError:
-            pass
+    moved = move_to_trash(outbox, job_id, result_files(job, outbox, store))
     store.mark_deleted([job_id])
-    return removed
+    return moved
+
+
+def restore_result(store: Store, outbox: Path, job_id: int) -> Path:
+    """Bring a deleted result back from the trash and count it again; returns its image."""
+    job = store.find_job(job_id)
+    if job is None or job.state is not JobState.DELETED:
+        raise NstdError(f"job {job_id}", "not a deleted result (`nstd history --state deleted` lists them)")
+    restore_from_trash(outbox, job_id)
+    image = Path((job.outputs or {}).get("image", ""))
+    if not image.is_file():
+        raise NstdError(f"job {job_id}", f"its image was not in the trash; only its other files came back ({image})")
+    store.mark_restored(job_id)
+    return image

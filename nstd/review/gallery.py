@@ -23,18 +23,19 @@ from urllib.parse import quote
 
 import jinja2
 
-from nstd.core.humane import duration, first_line
+from nstd.core.humane import duration, first_line, plural, progress_words
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
 from nstd.engine.calibration import lighter, stronger
 from nstd.outbox.files import atomic_write_bytes, log_path_for
 from nstd.outbox.thumbs import HIDDEN, preview_path
+from nstd.outbox.trash import TRASH_DAYS
 from nstd.store import Input, Job, Store
 
 PAGE_SIZE = 60
 REFRESH_SECONDS = 15
-ASSETS = ("gallery.css", "viewer.js")
-LAYOUT_VERSION = "2"  # part of every page's signature: a new layout rewrites the old pages once
+ASSETS = ("gallery.css", "viewer.js", "favicon.svg")
+LAYOUT_VERSION = "3"  # part of every page's signature: a new layout rewrites the old pages once
 
 
 def templates() -> jinja2.Environment:
@@ -71,14 +72,20 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
     params = job.spec.get("params", {})
     final = out.get("final", {})
     losses = ", ".join(f"{k} {final[k]:.3g}" for k in ("total", "content", "style", "tv") if k in final)
+    strength = (out.get("calibration") or {}).get("style_strength")  # None: painted by a fixed weight
     rows = [("rule", job.rule), ("style", job.style),
-            ("size", f"{_size(params.get('size'), out)}, {params.get('iterations')} it, {params.get('optimizer')}"),
+            ("size", f"{_size(params.get('size'), out)}, {_iterations(params, out)}, {params.get('optimizer')}"),
             ("weights", f"content {params.get('content_weight')}, style {_style_weight(params, out)}, "
                         f"tv {params.get('tv_weight')}"),
             ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"),
             ("job", str(job.id))]
+    origin = job.spec.get("rerun_of")
+    rerun = None
+    if origin is not None:
+        changed = ", ".join(f"{k} {_shown_value(v)}" for k, v in job.spec.get("changed", {}).items())
+        rows.insert(0, ("re-run", f"of job {origin}" + (f": {changed}" if changed else "")))
+        rerun = f"re-run of job {origin}" + (f", strength {strength:g}" if strength is not None else "")
     plot = out.get("plot") and _rel(out["plot"], outbox)
-    strength = (out.get("calibration") or {}).get("style_strength")  # None: painted by a fixed weight
     version_links = []
     if len(versions) > 1:
         for n, v in enumerate(versions, 1):
@@ -94,7 +101,7 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
         "photo_thumb": _url(thumbs["content"]) if thumbs.get("content") else None,
         "style_thumbs": [_url(s) for s in thumbs.get("styles", [])],
         "plot": _url(plot) if plot and (outbox / plot).is_file() else None,
-        "rows": rows, "versions": version_links,
+        "rows": rows, "versions": version_links, "rerun": rerun,
         "lighter": lighter(strength), "stronger": stronger(strength),
         "finished": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.finished or 0)),
         "params": params,
@@ -105,7 +112,7 @@ def failure_card(job: Job | None = None, inp: Input | None = None) -> dict:
     if job is not None:
         return {"anchor": f"job{job.id}", "id": job.id, "job_id": job.id, "input_id": job.input_id,
                 "title": shown(job.input_relpath), "rule": job.rule, "style": job.style,
-                "error": shown(first_line(job.error)), "stage": f"job {job.id}, {job.attempts} attempt(s)"}
+                "error": shown(first_line(job.error)), "stage": f"job {job.id}, {plural(job.attempts, 'attempt')}"}
     return {"anchor": f"input{inp.id}", "id": None, "job_id": None, "input_id": inp.id, "title": shown(inp.relpath),
             "rule": "", "style": "", "error": shown(inp.error or "?"), "stage": INPUT_STAGES.get(inp.state, inp.state)}
 
@@ -118,14 +125,17 @@ def running_card(job: Job, outbox: Path) -> dict:
     p = job.progress or {}
     preview = preview_path(outbox, job.id)
     pct = float(p.get("percent", 0))
-    eta = p.get("eta_s")
-    text = (f"{pct:.0f}% ({p.get('done', 0)}/{p.get('total', '?')}), {p.get('it_per_s', 0):.2f} it/s, "
-            f"ETA {duration(eta) if eta is not None else '?'}") if p else "starting"
+    text = progress_words(p) if p else "starting"
     if p.get("host"):
         text += f", on {p['host']}"
     return {"id": job.id, "title": shown(job.input_relpath), "rule": job.rule, "style": job.style,
             "percent": round(pct), "text": text, "priority": job.priority,
             "preview": _url(preview.relative_to(outbox).as_posix()) if preview.exists() else None}
+
+
+def deleted_card(job: Job) -> dict:
+    return {"id": job.id, "title": shown(job.input_relpath), "style": job.style, "rule": job.rule,
+            "deleted": time.strftime("%Y-%m-%d %H:%M", time.localtime(job.updated or 0))}
 
 
 @dataclass
@@ -144,7 +154,7 @@ class Overview:
         state = f"daemon stopped at {stamp}" if stopped else f"updated {stamp}"
         if self.paused:
             state = "paused: no new job starts until `nstd resume`; " + state
-        return (f"{self.counts['done']} results, {len(self.failures)} failed, {len(self.running)} running; "
+        return (f"{plural(self.counts['done'], 'result')}, {len(self.failures)} failed, {len(self.running)} running; "
                 f"{state}")
 
 
@@ -188,8 +198,8 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
     done_ids = store.done_ids_in_order()
     archived = len(done_ids) // PAGE_SIZE
     common = {"base": "", "assets": f"{HIDDEN}/assets/", "live": None, "written": int(time.time()),
-              "result_actions": None, "failure_actions": None, "running_actions": None, "queue": [],
-              "queue_actions": None}
+              "result_actions": None, "failure_actions": None, "deleted_actions": None, "queue": [],
+              "queue_actions": None, "trash": [], "trash_days": TRASH_DAYS}
     index = outbox / page_name(0)
     html = env.get_template("gallery.html.j2").render(
         **common, title="nstd outbox", heading="nstd outbox", state=view.state_line(stopped),
@@ -248,6 +258,21 @@ def _size(size, outputs: dict) -> str:
         return f"{size} px"
     painted = outputs.get("output_size")
     return "the photo's own size" + (f" ({painted[0]}x{painted[1]})" if painted else "")
+
+
+def _iterations(params: dict, outputs: dict) -> str:
+    """What ran at each scale ('100+50+50 it'), which a budget decides; older results: what was asked."""
+    ran = outputs.get("iterations")
+    if not ran:
+        return f"{params.get('iterations')} it"
+    budget = params.get("budget_seconds")
+    return "+".join(map(str, ran)) + " it" + (f" in a {budget:g} s budget" if budget else "")
+
+
+def _shown_value(value) -> str:
+    if isinstance(value, list):
+        return ":".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _style_weight(params: dict, outputs: dict) -> str:

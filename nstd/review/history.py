@@ -14,7 +14,7 @@ from typing import Optional
 
 from nstd.config import Config
 from nstd.core.errors import NstdError
-from nstd.core.humane import duration, first_line, iso
+from nstd.core.humane import duration, first_line, iso, plural
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
 from nstd.store import Job, Store
@@ -65,7 +65,7 @@ def history(config: Config, state: Optional[str] = None, rule: Optional[str] = N
 def render(h: dict) -> str:
     if not h["total"]:
         return "no jobs match"
-    lines = [f"{h['total']} job(s), newest first; page {h['page']} of {h['pages']}"
+    lines = [f"{plural(h['total'], 'job')}, newest first; page {h['page']} of {h['pages']}"
              + (f" (--page {h['page'] + 1} for older ones)" if h["page"] < h["pages"] else "")]
     for j in h["jobs"]:
         when = (j["updated"] or "?").replace("T", " ")[:16]

@@ -46,7 +46,7 @@ def parse_settings(pairs: list[str]) -> dict:
     try:  # the model's values, not the raw ones: "nan" typed in a form is the number NaN here
         model = ParamsModel.model_validate({k: v for k, v in given.items() if k in known})
     except pydantic.ValidationError as e:
-        problems += problem_lines(e.errors())
+        problems += problem_lines(e.errors(), ParamsModel)
     if problems:
         raise ConfigError("--set", problems)
     return {k: getattr(model, k) for k in given}
@@ -82,11 +82,15 @@ def rerun_input(config: Config, store: Store, inp: Input, styles: list[str], set
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in model.spec["params"].items()}
         try:
             merged = params_from(None, **{**params, **settings})
-        except (EngineError, TypeError) as e:
-            raise NstdError("--set", str(e)) from None
-        specs.append(JobSpec(style=style, images=config.style_images[style], params=merged, rule=model.rule,
-                             output_ext=model.spec.get("output_ext", "png"), priority=model.priority))
-    jobs = [(job_key(inp.sha256, s), s.rule, s.style, s.as_stored(), s.priority) for s in specs]
+        except (EngineError, TypeError) as e:  # a value out of range: a usage error, like an unknown key
+            raise ConfigError("--set", [str(e)]) from None
+        specs.append((JobSpec(style=style, images=config.style_images[style], params=merged, rule=model.rule,
+                              output_ext=model.spec.get("output_ext", "png"), priority=model.priority), model.id))
+    # What the card says of a re-run: which painting it started from and what was changed.
+    changed = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()
+               if k != "style_weight" or v is not None}
+    jobs = [(job_key(inp.sha256, s), s.rule, s.style, {**s.as_stored(), "rerun_of": origin, "changed": changed},
+             s.priority) for s, origin in specs]
     _, new, _ = store.add_input(inp.relpath, str(path), inp.sha256, path.stat().st_size, jobs)
     return new
 

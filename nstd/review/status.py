@@ -10,7 +10,7 @@ import json
 import time
 
 from nstd.config import Config
-from nstd.core.humane import duration, first_line, iso
+from nstd.core.humane import duration, first_line, iso, plural, progress_words
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
 from nstd.outbox.results import missing_results
@@ -101,7 +101,7 @@ def report(config: Config, failures: int = 10) -> str:
     arriving = f["arriving"]
     if arriving["count"]:
         more = arriving["count"] - len(arriving["first"])
-        lines.append(f"arriving: {arriving['count']} file(s) seen, not yet taken: "
+        lines.append(f"arriving: {plural(arriving['count'], 'file')} seen, not yet taken: "
                      + ", ".join(f"{shown(a['input'])} ({a['stage']})" for a in arriving["first"])
                      + (f" and {more} more" if more > 0 else ""))
     if f["paused"]:
@@ -128,8 +128,7 @@ def report(config: Config, failures: int = 10) -> str:
         p = job["progress"] or {}
         host = f" on {(job['progress'] or {}).get('host')}" if (job["progress"] or {}).get("host") else ""
         lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']} (attempt {job['attempts']}){host}"
-                     + (f" {p.get('percent', 0):.0f}% ({p.get('done')}/{p.get('total')}), "
-                        f"{p.get('it_per_s', 0):.2f} it/s, ETA {duration(p.get('eta_s'))}" if p else " starting"))
+                     + (f" {progress_words(p)}" if p else " starting"))
     if f["queue"]:
         lines.append("next:")
         lines += [f"  job {j['job_id']} {j['input']} -> {j['style']}" + (f" (priority {j['priority']})"

@@ -51,7 +51,7 @@ class JobQueue(StateFile):
         return Job.from_row(self.db.execute(JOB_SELECT + " WHERE jobs.id=?", (job_id,)).fetchone())
 
     def set_priority(self, job_id: int, priority: int) -> bool:
-        return self.db.execute("UPDATE jobs SET priority=?, updated=? WHERE id=? AND state IN ('queued', 'running')",
+        return self.db.execute("UPDATE jobs SET priority=?, updated=? WHERE id=? AND state='queued'",
                                (priority, time.time(), job_id)).rowcount == 1
 
     def set_dispatch(self, job_id: int, message_id: str) -> None:

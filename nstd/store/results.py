@@ -37,3 +37,17 @@ class Results(StateFile):
         with self._tx():
             return sum(self.db.execute("UPDATE jobs SET state='deleted', updated=? WHERE id=? AND state='done'",
                                        (now, jid)).rowcount for jid in job_ids)
+
+    def mark_restored(self, job_id: int) -> bool:
+        """A deleted result whose files came back: counted and shown again."""
+        with self._tx():
+            return self.db.execute("UPDATE jobs SET state='done', updated=? WHERE id=? AND state='deleted'",
+                                   (time.time(), job_id)).rowcount == 1
+
+    def deleted_jobs(self, ids: list[int]) -> list[Job]:
+        """These jobs, where their result is deleted (the trash's, newest first)."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        return [Job.from_row(r) for r in self.db.execute(
+            JOB_SELECT + f" WHERE jobs.id IN ({marks}) AND jobs.state='deleted' ORDER BY jobs.updated DESC", ids)]

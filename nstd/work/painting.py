@@ -98,7 +98,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
         now = time.monotonic()
         if now - last_sent[0] >= 1.0 or p.done == p.total:
             last_sent[0] = now
-            send(Progress(job_id, {"done": p.done, "total": p.total,
+            send(Progress(job_id, {"done": p.done, "total": p.total, "estimated": p.estimated,
                                             "percent": round(100 * p.fraction, 1),
                                             "it_per_s": round(p.iterations_per_second, 3),
                                             "eta_s": round(p.eta_seconds, 1) if p.eta_seconds is not None
@@ -162,7 +162,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                 "final": final, "seconds": result.info["timings"]["total_seconds"],
                                 "seconds_per_iteration": result.info["timings"].get("seconds_per_iteration"),
                                 "device": result.info["device"], "calibration": result.info.get("calibration"),
-                                "output_size": result.info["output_size"]}))
+                                "output_size": result.info["output_size"],
+                                "iterations": [s["iterations"] for s in result.info.get("schedule", ())]}))
 
 
 def _size_label(dims) -> str:

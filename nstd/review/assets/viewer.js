@@ -183,17 +183,33 @@
     const form = e.target;
     if (!body.dataset.live || !form.matches("form[data-async]")) return;
     e.preventDefault();
+    const csrf = form.querySelector("input[name=csrf]");
     const r = await fetch(form.action, { method: "POST", body: new FormData(form, e.submitter), headers: { Accept: "application/json" } });
-    let message = r.statusText;
-    try { message = (await r.json()).message; } catch (err) { /* not JSON */ }
-    toast(message);
+    let answer = { message: r.statusText };
+    try { answer = await r.json(); } catch (err) { /* not JSON */ }
+    toast(answer.message, answer.undo && csrf ? { action: answer.undo, csrf: csrf.value } : null);
   });
-  function toast(text) {
+  // A toast; one that offers an undo (a deletion) stays longer and carries its own small form.
+  function toast(text, undo) {
     const t = document.createElement("div");
     t.className = "toast";
     t.setAttribute("role", "status");
-    t.textContent = text;
+    t.textContent = text + " ";
+    if (undo) {
+      const f = document.createElement("form");
+      f.className = "inline undo";
+      f.method = "post";
+      f.action = undo.action;
+      f.dataset.async = "";
+      const token = document.createElement("input");
+      token.type = "hidden"; token.name = "csrf"; token.value = undo.csrf;
+      const b = document.createElement("button");
+      b.type = "submit"; b.textContent = "undo";
+      f.append(token, b);
+      f.addEventListener("submit", () => setTimeout(() => t.remove(), 0));
+      t.appendChild(f);
+    }
     body.appendChild(t);
-    setTimeout(() => t.remove(), 4000);
+    setTimeout(() => t.remove(), undo ? 20000 : 4000);
   }
 })();

@@ -7,13 +7,23 @@ from __future__ import annotations
 
 from nstd.core.errors import NstdError
 from nstd.core.jobs import checked_priority
-from nstd.outbox.results import delete_result
+from nstd.outbox.results import delete_result, restore_result
+from nstd.outbox.trash import TRASH_DAYS
 from nstd.review.rerun import parse_settings, rerun_input, retry
 
-# The form fields of a re-run: the strength, the main weights and the budget; any other parameter
+# The form fields of a re-run: the strength, the main weights, iterations or time budget; any other parameter
 # via `nstd rerun`. A strength given (the lighter / stronger buttons) chooses the style weight itself,
 # so the weight field the same form sends along is left out then.
-RERUN_FIELDS = ("style_strength", "style_weight", "content_weight", "tv_weight", "iterations", "size")
+RERUN_FIELDS = ("style_strength", "style_weight", "content_weight", "tv_weight", "iterations", "budget_seconds", "size")
+
+
+class Undoable(str):
+    """An action's message that comes with the route that undoes it (the page offers a button)."""
+
+    def __new__(cls, message: str, undo: str):
+        self = super().__new__(cls, message)
+        self.undo = undo
+        return self
 
 
 def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
@@ -29,7 +39,10 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
         given = [k for k in RERUN_FIELDS if str(form.get(k, "")).strip()]
         if "style_strength" in given:
             given = [k for k in given if k != "style_weight"]
-        settings = parse_settings([f"{k}={form[k]}" for k in given])
+        pairs = [f"{k}={form[k]}" for k in given]
+        if "iterations" in given and "budget_seconds" not in given:
+            pairs.append("budget_seconds=")  # iterations typed into a budget's form: the count, not the clock
+        settings = parse_settings(pairs)
         style = str(form.get("style") or job.style)
         new = rerun_input(config, store, inp, [style], settings, from_job=job)
         return (f"queued job {', '.join(map(str, new))}: {job.input_relpath} in {style}" if new
@@ -46,13 +59,18 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
         return "moved back to the inbox" if returned else "not a refused input"
 
     def delete(store, form, params):
-        removed = delete_result(store, config.outbox, int(params["job"]))
-        return f"deleted job {params['job']}'s result ({len(removed)} files)"
+        delete_result(store, config.outbox, int(params["job"]))
+        return Undoable(f"deleted job {params['job']}'s result: in the trash for {TRASH_DAYS} days",
+                        f"/jobs/{params['job']}/restore")
+
+    def restore(store, form, params):
+        restore_result(store, config.outbox, int(params["job"]))
+        return f"job {params['job']}'s result is back"
 
     def priority(store, form, params):
         value = checked_priority(int(str(form["priority"]).strip()))
         if not store.set_priority(int(params["job"]), value):
-            raise NstdError(f"job {params['job']}", "is not queued or running")
+            raise NstdError(f"job {params['job']}", "is not queued (only a queued job's place can change)")
         return f"job {params['job']}: priority {value}"
 
     def pause(store, form, params):
@@ -63,5 +81,6 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
         return "resumed" if store.resume() else "was not paused"
 
     return {"/jobs/{job:int}/rerun": rerun, "/jobs/{job:int}/retry": retry_job, "/jobs/{job:int}/delete": delete,
+            "/jobs/{job:int}/restore": restore,
             "/jobs/{job:int}/priority": priority, "/inputs/{input:int}/retry": retry_input,
             "/pause": pause, "/resume": resume}

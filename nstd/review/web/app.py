@@ -23,13 +23,14 @@ from starlette.routing import Route
 from nstd.config import Config
 from nstd.core.errors import NstdError
 from nstd.core.jobs import JobState
-from nstd.review.gallery import asset_bytes, overview, running_card, templates
+from nstd.outbox.trash import TRASH_DAYS, in_trash
+from nstd.review.gallery import ASSETS, asset_bytes, deleted_card, overview, running_card, templates
 from nstd.store import Store
 
 from . import auth
 from .events import EventHub
 from .files import NotServed, chunks, etag, media_type, open_under
-from .uploads import Upload, UploadRefused, clean_name, folders, remove_stale_temps
+from .uploads import Upload, UploadRefused, clean_name, folders, remove_stale_temps, unpaintable
 
 MAX_BODY = 64 * 1024  # forms only: a bigger body is refused before it is read
 SECURITY_HEADERS = {
@@ -110,11 +111,14 @@ class WebApp:
             "failures": view.failures, "queue": queue, "paused": view.paused,
             "can_act": self.writable and session is not None, "writable": self.writable,
             "csrf": session.csrf if session else "", "style_names": list(self.config.style_images),
+            "trash_days": TRASH_DAYS,
         }
         values["upload_folders"] = folders(self.config) if values["can_act"] else []
+        values["trash"] = [deleted_card(j) for j in store.deleted_jobs(list(in_trash(self.outbox)))] \
+            if values["can_act"] else []
         forms = self.env.get_template("actions.html.j2").make_module(values) if values["can_act"] else None
         values.update(result_actions=forms and forms.result, failure_actions=forms and forms.failure,
-                      running_actions=forms and forms.running, queue_actions=forms and forms.queued)
+                      deleted_actions=forms and forms.deleted, queue_actions=forms and forms.queued)
         return values
 
     async def index(self, request: Request) -> Response:
@@ -176,7 +180,7 @@ class WebApp:
 
     async def asset(self, request: Request) -> Response:
         name = request.path_params["name"]
-        if name not in ("gallery.css", "viewer.js", "upload.js"):
+        if name not in (*ASSETS, "upload.js"):
             return Response("not found", 404, media_type="text/plain")
         return Response(asset_bytes(name), media_type=media_type(name), headers={"Cache-Control": "no-cache"})
 
@@ -189,6 +193,9 @@ class WebApp:
             name = clean_name(request.query_params.get("name", ""))
             if folder not in {f["folder"] for f in await run_in_threadpool(folders, self.config)}:
                 raise UploadRefused(folder or "inbox", "not a folder photos can be uploaded to")
+            refusal = unpaintable(self.config, f"{folder}/{name}" if folder else name)
+            if refusal:  # confirmed, it would wait in the inbox for ever: say so now instead
+                raise UploadRefused(name, refusal, 422)
             max_bytes = int(self.config.watch.max_file_mb * 10**6)
             length = request.headers.get("content-length", "")
             if length.isdigit() and int(length) > max_bytes:
@@ -240,7 +247,8 @@ class WebApp:
 def _respond(request: Request, message: str, status: int = 200) -> Response:
     """JSON for the page's script, a redirect back for a plain form."""
     if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse({"ok": status < 400, "message": message}, status)
+        undo = getattr(message, "undo", None)
+        return JSONResponse({"ok": status < 400, "message": str(message), **({"undo": undo} if undo else {})}, status)
     if status >= 400:
         return Response(message, status, media_type="text/plain")
     return RedirectResponse("/", 303)

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from nstd.config import Config
 from nstd.core.errors import NstdError
 from nstd.core.images import IMAGE_SUFFIXES
-from nstd.intake.rules import targets
+from nstd.intake.rules import not_taken, targets
 from nstd.intake.walker import is_transient
 
 TEMP_PREFIX = ".nstd-upload-"
@@ -69,6 +69,17 @@ def folders(config: Config) -> list[dict]:
             rules, styles = sorted({j.rule for j in jobs}), sorted({j.style for j in jobs})
             offered.append({"folder": rel, "label": f"{rel or 'inbox'}/: {', '.join(rules)} ({', '.join(styles)})"})
     return offered
+
+
+def unpaintable(config: Config, relpath: str) -> str | None:
+    """Why a photo under this inbox name would never be painted (intake would pass it by); None if
+    a rule takes it."""
+    refusal = not_taken(config, relpath)
+    if refusal:
+        return f"not uploaded: the inbox takes no such name, {refusal}; rename the file and upload it again"
+    if not targets(config, relpath):
+        return "not uploaded: no rule takes a photo of this name in this folder (`nstd rules` says why)"
+    return None
 
 
 def clean_name(raw: str) -> str:

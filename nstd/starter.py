@@ -1,0 +1,69 @@
+"""`nstd init DIR`: a folder to run nstd in, laid out as config.example.yaml describes.
+
+The config written is config.example.yaml itself (shipped in the package), so the file a newcomer
+reads is the file that runs. Its style images are generated stand-ins, one per path the config
+names, and the inbox gets the folders its rules look at. The folder must be new or empty: init
+never writes over anything.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from nstd.core.errors import NstdError
+from nstd.samples import paint_strokes, paint_waves
+
+FOLDERS = ("inbox", "outbox", "archive", "failed", "state", "styles")
+PAINTERS = (paint_strokes, paint_waves)
+_GLOB = re.compile(r"[*?\[{]")
+
+
+def example_config() -> str:
+    return resources.files("nstd.config").joinpath("example.yaml").read_text(encoding="utf-8")
+
+
+def style_paths(config: dict) -> list[str]:
+    """Every style image path the config names, in order, once each."""
+    found = []
+    for entry in config.get("styles", {}).values():
+        images = [entry] if isinstance(entry, str) else entry.get("images", [])
+        found += [i if isinstance(i, str) else i["path"] for i in images]
+    return list(dict.fromkeys(found))
+
+
+def rule_folders(config: dict) -> list[str]:
+    """The inbox folders the rules' patterns start with (`sea/**` -> sea), to drop photos into."""
+    folders = []
+    for rule in config.get("rules", []):
+        patterns = [rule["match"]] if isinstance(rule["match"], str) else rule["match"]
+        for pattern in patterns:
+            head = pattern.split("/")[0]
+            if "/" in pattern and head and not _GLOB.search(head):
+                folders.append(head)
+    return list(dict.fromkeys(folders))
+
+
+def make_folder(root: Path) -> Path:
+    """Lay out `root` and return its config's path."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise NstdError(str(root), "exists and is not empty; `nstd init` makes a new folder and never writes "
+                                   "over one (pass another path)")
+    text = example_config()
+    config = yaml.safe_load(text)
+    for name in FOLDERS:
+        (root / name).mkdir(parents=True, exist_ok=True)
+    for folder in rule_folders(config):
+        (root / "inbox" / folder).mkdir(parents=True, exist_ok=True)
+    for i, rel in enumerate(style_paths(config)):
+        target = (root / rel).resolve()
+        if not target.is_relative_to(root.resolve()):
+            continue  # an absolute path in the example is the reader's own, not ours to make
+        target.parent.mkdir(parents=True, exist_ok=True)
+        PAINTERS[i % len(PAINTERS)](seed=7 + i).save(target, quality=92)
+    path = root / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
