@@ -4,12 +4,15 @@
 
 In one run, interleaved over several rounds (a busy machine slows all of them alike), the seconds
 per iteration of, at the same size and on the same images:
-  floor      VGG-19 forward+backward to relu5_1 (bench/speed.py's floor);
+  floor float32    VGG-19 forward+backward to relu5_1 in float32 (bench/speed.py's floor);
+  floor bfloat16   the same under bfloat16 autocast (mixed_precision: on), channels_last on CUDA;
+  the rows below run nstd's default engine (mixed_precision: auto, the precision printed):
   objective  nstd's loss (content, five Gram matrices, TV) forward and backward, no optimiser;
   ... autograd Gram  the same with the Gram matrix's backward left to autograd (two products, not one);
   + L-BFGS   that plus one L-BFGS step (history 100), as `Engine.run` takes it;
   Engine.run the whole thing: targets once, progress callback, trace every log_every.
-Each row's ratio to the floor, and the minimum over rounds, are printed. By hand; not a test.
+Each row's ratio to the fastest of the two floors (this device's real floor) and to the float32
+floor, and the minimum over rounds, are printed. By hand; not a test.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
+from nstd.engine import Engine, EngineOptions, StyleImage, TransferParams  # noqa: E402
 from nstd.engine.calibration import START_WEIGHT  # noqa: E402
+from nstd.engine.precision import cpu_computes_bfloat16  # noqa: E402
 from nstd.engine import losses  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
 from nstd.core.images import load_image  # noqa: E402
@@ -49,8 +53,17 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--emulated", action="store_true", help="time the bfloat16 floor also where the CPU emulates "
+                    "it (19x float32 at 64x48 and 46x at 128x96 on an AVX2-only EPYC: minutes at 256 px)")
     args = ap.parse_args()
-    engine = Engine()
+    engine = Engine(EngineOptions(device=args.device))
+    floors = {"floor float32": Engine(EngineOptions(device=args.device, mixed_precision="off"))}
+    native = engine.device.type == "cuda" or (engine.device.type == "cpu" and cpu_computes_bfloat16())
+    if native or args.emulated:
+        floors["floor bfloat16"] = Engine(EngineOptions(device=args.device, mixed_precision="on"))
+    else:
+        print("bfloat16 floor not timed: this CPU emulates bfloat16 (no AVX512_BF16 or AMX); --emulated times it")
     content, style = load_image(args.content), load_image(args.style)
     params = TransferParams(size=args.size, iterations=args.iterations, scales=1, seed=0, style_weight=START_WEIGHT)
     dims = output_dims(*content.size, params)
@@ -88,20 +101,24 @@ def main() -> None:
         finally:
             losses.gram = ours
 
-    rows: dict[str, list[float]] = {"floor": [], "objective": [], "... autograd Gram": [], "+ L-BFGS": [],
-                                    "Engine.run": []}
+    rows: dict[str, list[float]] = {**{name: [] for name in floors}, "objective": [], "... autograd Gram": [],
+                                    "+ L-BFGS": [], "Engine.run": []}
     for _ in range(args.rounds):
-        rows["floor"].append(floor_seconds(engine, dims, args.iterations))
+        for name, floor_engine in floors.items():
+            rows[name].append(floor_seconds(floor_engine, dims, args.iterations))
         rows["objective"].append(per_iteration(objective_step, args.iterations))
         rows["... autograd Gram"].append(per_iteration(autograd_gram_step, args.iterations))
         rows["+ L-BFGS"].append(per_iteration(lbfgs_step, args.iterations))
         rows["Engine.run"].append(run_per_iteration())
-    floor = min(rows["floor"])
-    print(f"{dims[0]}x{dims[1]}, {args.iterations} iterations x {args.rounds} rounds, {torch.get_num_threads()} "
-          f"threads, torch {torch.__version__}")
-    print(f"{'':18s} {'min s/it':>9s} {'median':>9s} {'vs floor':>9s}")
+    fp32 = min(rows["floor float32"])
+    fastest = min(min(rows[name]) for name in floors)
+    print(f"{dims[0]}x{dims[1]} on {engine.device}, {args.iterations} iterations x {args.rounds} rounds, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}; nstd's default runs the network in "
+          f"{engine.precision}")
+    print(f"{'':18s} {'min s/it':>9s} {'median':>9s} {'vs fastest floor':>17s} {'vs float32 floor':>17s}")
     for name, values in rows.items():
-        print(f"{name:18s} {min(values):9.4f} {statistics.median(values):9.4f} {min(values) / floor:9.3f}")
+        print(f"{name:18s} {min(values):9.4f} {statistics.median(values):9.4f} {min(values) / fastest:17.3f} "
+              f"{min(values) / fp32:17.3f}")
 
 
 if __name__ == "__main__":

@@ -75,8 +75,10 @@ def make_style(size=(48, 48)) -> Image.Image:
 
 @pytest.fixture(scope="session")
 def engine():
-    from nstd.engine import Engine
-    return Engine()
+    from nstd.engine import Engine, EngineOptions
+    # float32 whatever the processor: the tests that compare numbers (tiled against whole, gradients)
+    # hold to float32's precision; the bfloat16 path has its own test (tests/test_engine.py).
+    return Engine(EngineOptions(mixed_precision="off"))
 
 
 @pytest.fixture

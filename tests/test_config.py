@@ -176,3 +176,11 @@ def test_a_style_image_over_the_pixel_limit_is_refused_by_check(folder):
 def test_init_image_is_refused_where_no_image_can_be_given(folder):
     (found,) = problems(folder, MINIMAL + "  init: image\n")
     assert found.startswith("rules.0.params.init: 'image' needs an image")
+
+
+@pytest.mark.parametrize("written, meant", [("on", "on"), ("off", "off"), ("auto", "auto"), ("true", "on"),
+                                            ("'off'", "off")])
+def test_mixed_precision_takes_yamls_bare_on_and_off(tmp_path, written, meant):
+    from conftest import write_config
+    config = load_config(write_config(tmp_path, extra=f"worker:\n  mixed_precision: {written}\n"))
+    assert config.engine_options.mixed_precision == meant

@@ -291,14 +291,14 @@ def test_style_scale_sets_the_style_image_size(engine):
     assert sizes == [(32, 21), (64, 43)]  # the style's longest side is scale x the output's (32)
 
 
-@pytest.mark.slow  # bfloat16 on this CPU is ~3x slower than float32
+@pytest.mark.slow  # bfloat16 where the CPU emulates it is ~3x slower than float32
 def test_the_bfloat16_path_runs_on_the_cpu_and_lands_near_float32(engine, monkeypatch):
     """The GPU's mixed-precision path, exercised where there is no GPU: the network in bfloat16,
     Gram matrices, losses, the image and the optimiser's state in float32."""
     import math
 
     from nstd.engine import Engine, EngineOptions
-    half = Engine(EngineOptions(autocast_cpu=True))
+    half = Engine(EngineOptions(mixed_precision="on"))
     assert half.autocast and not engine.autocast
     with torch.no_grad():
         feats = half.features(engine.to_tensor(make_content(), (32, 24)), ("relu1_1", "relu3_1"), "max")
@@ -313,19 +313,20 @@ def test_the_bfloat16_path_runs_on_the_cpu_and_lands_near_float32(engine, monkey
     params = TransferParams(size=32, iterations=30, log_every=5, seed=0, style_weight=50.0)
     content, styles = make_content(), [StyleImage(make_style())]
     reference, mixed = engine.run(content, styles, params), half.run(content, styles, params)
-    assert mixed.info["mixed_precision"] is True and reference.info["mixed_precision"] is False
+    assert (mixed.info["precision"], reference.info["precision"]) == ("bfloat16", "float32")
     assert all(math.isfinite(t["total"]) for t in mixed.trace)
     state = optimisers[-1].state[optimisers[-1].param_groups[0]["params"][0]]
     tensors = [v for v in state.values() if torch.is_tensor(v)] + [t for v in state.values() if isinstance(v, list)
                                                                    for t in v if torch.is_tensor(t)]
     assert tensors and {t.dtype for t in tensors} == {torch.float32}
     assert optimisers[-1].param_groups[0]["params"][0].dtype == torch.float32
-    # Close to the float32 run: the same loss within 20 % (bfloat16's rounding bends L-BFGS's path a
-    # little), and pixels far nearer to it than to the photo.
-    assert abs(mixed.final["total"] - reference.final["total"]) < 0.2 * reference.final["total"]
+    # Close to the float32 run (bfloat16's rounding bends L-BFGS's path a little). Measured here at
+    # 32 px, 30 iterations: the loss 7.6 % apart, pixels 0.050 apart on average (0.31 from the photo);
+    # the bounds are 1.5 times that.
+    assert abs(mixed.final["total"] - reference.final["total"]) < 0.12 * reference.final["total"]
     a, b = (np.asarray(r.image, dtype=float) / 255 for r in (reference, mixed))
     photo = np.asarray(content.resize(reference.image.size), dtype=float) / 255
-    assert np.abs(a - b).mean() < 0.1 and np.abs(a - b).mean() < 0.5 * np.abs(a - photo).mean()
+    assert np.abs(a - b).mean() < 0.075 and np.abs(a - b).mean() < 0.25 * np.abs(a - photo).mean()
 
 
 def test_the_gram_matrix_and_its_one_product_gradient_are_exact():
@@ -393,3 +394,26 @@ def test_style_strength_chooses_the_weight_per_painting_and_orders_the_results(e
     assert TransferParams(**stored).style_weight == 50
     with pytest.raises(ParameterError, match="style_strength"):
         TransferParams(style_strength=1.5)
+
+
+@pytest.mark.parametrize("mode, device, native, chosen", [
+    ("auto", "cpu", True, "bfloat16"), ("auto", "cpu", False, "float32"), ("on", "cpu", False, "bfloat16"),
+    ("off", "cpu", True, "float32"), ("auto", "mps", True, "float32"),
+])
+def test_auto_precision_is_bfloat16_only_where_the_processor_computes_it(monkeypatch, mode, device, native, chosen):
+    """A stand-in for the processor's capability (this CPU's is whatever CI has), so each branch runs."""
+    from nstd.engine import precision
+    monkeypatch.setattr(precision, "cpu_computes_bfloat16", lambda: native)
+    assert precision.network_precision(mode, torch.device(device)) == chosen
+
+
+def test_the_precision_this_cpu_gets_is_what_its_instructions_say(engine):
+    from nstd.engine import Engine, EngineOptions
+    from nstd.engine.precision import cpu_computes_bfloat16
+    flags = open("/proc/cpuinfo").read().split("\nflags")[1].split("\n")[0].split()
+    assert cpu_computes_bfloat16() == bool({"avx512_bf16", "amx_bf16", "amx_tile"} & set(flags))
+    auto = Engine(EngineOptions())
+    assert auto.precision == ("bfloat16" if cpu_computes_bfloat16() else "float32")
+    assert engine.precision == "float32"  # the suite's engine: mixed_precision off
+    with pytest.raises(Exception, match="auto, on or off"):
+        EngineOptions(mixed_precision="sometimes")

@@ -116,7 +116,7 @@ def test_a_run_under_a_small_cap_paints_in_tiles_like_the_whole_image(engine):
     that in its schedule, and ends where the untiled run ends (the same gradients; L-BFGS's history
     is shorter)."""
     from nstd.engine import Engine
-    capped = Engine(EngineOptions(max_memory_gb=0.1))
+    capped = Engine(EngineOptions(max_memory_gb=0.1, mixed_precision="off"))
     content, style = make_content((224, 160)), make_style((96, 96))
     params = TransferParams(size=224, scales=1, iterations=3, style_weight=20.0, log_every=3)
     tiled = capped.run(content, [StyleImage(style)], params)
@@ -146,7 +146,8 @@ def growth(paint):
 
 content, style = make_content((512, 384)), make_style((256, 256))
 params = TransferParams(size=512, scales=1, iterations=3, style_weight=20.0)
-capped, whole = Engine(EngineOptions(max_memory_gb={cap})), Engine()
+capped = Engine(EngineOptions(max_memory_gb={cap}, mixed_precision="off"))
+whole = Engine(EngineOptions(mixed_precision="off"))
 for engine in (capped, whole):  # torch's own start-up and the weights, once each
     engine.run(content, [StyleImage(style)], params.replace(size=32))
 tiled, result = growth(lambda: capped.run(content, [StyleImage(style)], params))

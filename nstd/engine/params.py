@@ -16,7 +16,7 @@ from .errors import ParameterError
 
 STYLE_LAYERS_GATYS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # relu5_1 left out: it is what paints a portrait's face or a painting's moons into the photo, and
-# without it the sliced-Wasserstein style distance is the same (bench/subject.py, README).
+# without it the sliced-Wasserstein style distance is the same (bench/subject.py, docs/engine/strength.md).
 STYLE_LAYERS_DEFAULT = STYLE_LAYERS_GATYS[:4]
 STYLE_STRENGTH_DEFAULT = 0.5
 
@@ -130,16 +130,19 @@ class EngineOptions:
     weights: str = _opt("caffe", "VGG-19 weights: 'caffe' (embedded original VGG-19), "
                                  "'torchvision' (ImageNet, downloads once), or a .pth path")
     device: str = _opt("auto", "'auto' (cuda, then mps, then cpu), or a torch device such as cuda:1")
-    mixed_precision: bool = _opt(True, "on CUDA, run VGG in bfloat16 with Gram matrices in float32")
+    mixed_precision: Literal["auto", "on", "off"] = _opt(
+        "auto", "the network in bfloat16 (Gram matrices, losses, the image and the optimiser in float32): "
+                "auto where the device computes bfloat16 natively (CUDA; CPUs with AVX512_BF16 or AMX), "
+                "on everywhere, off never")
     max_memory_gb: Optional[float] = _opt(
         None, "cap on a run's working memory in GB (VGG's activations, image-sized buffers, L-BFGS "
               "history; not the ~0.6 GB of torch and the weights): a scale that does not fit is "
               "painted in tiles against the whole image's statistics (default: 90 % of a GPU's "
               "memory, 75 % of the machine's or its cgroup's)")
-    autocast_cpu: bool = _opt(False, "with mixed_precision, bfloat16 on the CPU too: slower on most CPUs, "
-                                     "but it runs the GPU's precision path where there is no GPU (tests)")
 
     def __post_init__(self):
+        if self.mixed_precision not in ("auto", "on", "off"):
+            raise ParameterError("mixed_precision", f"{self.mixed_precision!r}: expected auto, on or off")
         cap = self.max_memory_gb
         if cap is not None and not (math.isfinite(cap) and 0 < cap <= 1e6):
             raise ParameterError("max_memory_gb", f"{cap} is not a size in GB (a positive, finite number)")

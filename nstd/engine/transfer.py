@@ -29,6 +29,7 @@ from .errors import DeviceError, ParameterError
 from .losses import Target, content_loss, gram, style_layer_losses, total_variation
 from .optimisation import Optimisation
 from .params import ORIGINAL, EngineOptions, TransferParams
+from .precision import network_precision
 from .records import ProgressCallback, StyleImage, TransferResult
 from .vgg import CONV_CHANNELS, CONVS, IMAGENET_MEAN, IMAGENET_STD, layer_position, load_vgg19
 
@@ -83,8 +84,8 @@ class Engine:
         self.device = select_device(options.device)
         self.threads = cpu_threads() if self.device.type == "cpu" else {}
         self.net = load_vgg19(options.weights).to(self.device)
-        self.autocast = options.mixed_precision and (self.device.type == "cuda" or
-                                                     (self.device.type == "cpu" and options.autocast_cpu))
+        self.precision = network_precision(options.mixed_precision, self.device)
+        self.autocast = self.precision == "bfloat16"
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -247,7 +248,7 @@ class Engine:
             "device": str(self.device),
             "device_name": (torch.cuda.get_device_name(self.device) if self.device.type == "cuda"
                             else platform.processor() or platform.machine()),
-            "mixed_precision": self.autocast,
+            "mixed_precision": self.autocast, "precision": self.precision,
             "output_size": list(final_dims),
             "schedule": run.ran,
             # style_strength: the weight it became, and the distances that chose it

@@ -77,7 +77,8 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
             ("size", f"{_size(params.get('size'), out)}, {_iterations(params, out)}, {params.get('optimizer')}"),
             ("weights", f"content {params.get('content_weight')}, style {_style_weight(params, out)}, "
                         f"tv {params.get('tv_weight')}"),
-            ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"),
+            ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"
+                                           + (f" in {out['precision']}" if out.get("precision") else "")),
             ("job", str(job.id))]
     origin = job.spec.get("rerun_of")
     rerun = None

@@ -161,7 +161,8 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
         send(Done(job_id, {"image": str(image), "log": str(log_file), "plot": str(plot), "thumbs": thumbs,
                                 "final": final, "seconds": result.info["timings"]["total_seconds"],
                                 "seconds_per_iteration": result.info["timings"].get("seconds_per_iteration"),
-                                "device": result.info["device"], "calibration": result.info.get("calibration"),
+                                "device": result.info["device"], "precision": result.info.get("precision"),
+                                "calibration": result.info.get("calibration"),
                                 "output_size": result.info["output_size"],
                                 "iterations": [s["iterations"] for s in result.info.get("schedule", ())]}))
 
