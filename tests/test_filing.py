@@ -106,3 +106,44 @@ def test_after_success_delete_or_keep(setup, after_success, inbox_keeps, state):
     s.filing.tick(now=0.0)
     assert path.exists() is inbox_keeps and not (s.archive / "a.png").exists()
     assert s.store.input_counts() == {state: 1}
+
+
+def mounted_tmpfs(folder, size="2m"):
+    """A small tmpfs of the test's own on `folder` (as root; skipped where mounting is refused)."""
+    import subprocess
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
+    return lambda *opts: subprocess.run(["mount", "-o", ",".join(("remount",) + opts), str(folder)], check=True)
+
+
+def test_a_read_only_archive_is_waited_out_and_never_fails_a_photo(setup):
+    """The machine's fault: a remount read-only (then a full disk) sends nothing to failed/; the
+    photo is filed once the archive is writable again."""
+    import subprocess
+    s = setup
+    remount = mounted_tmpfs(s.archive)
+    try:
+        remount("ro")
+        photo = painted(s, "a.png", 1)
+        for attempt in range(3 * MAX_TRIES):
+            s.filing.tick(now=attempt * 120.0)                        # far past every backoff
+        assert photo.exists() and list(s.failed.iterdir()) == []     # waiting, not failed
+        assert s.store.input_at(str(photo)).state == "pending"
+        said = [kw["error"] for level, event, kw in s.log.events if "fault of the machine" in event]
+        assert said and "Read-only file system" in said[0]
+        remount("rw")
+        with open(s.archive / "ballast", "wb", buffering=0) as ballast:        # now full instead
+            try:
+                while True:
+                    ballast.write(b"\0" * 4096)
+            except OSError as e:
+                assert e.errno == 28  # ENOSPC
+        s.filing.tick(now=10_000.0)
+        assert photo.exists() and list(s.failed.iterdir()) == []
+        (s.archive / "ballast").unlink()
+        s.filing.tick(now=20_000.0)
+        assert (s.archive / "a.png").read_bytes() == png(1) and not photo.exists()
+    finally:
+        subprocess.run(["umount", "-l", str(s.archive)], check=False)

@@ -221,7 +221,8 @@ def _move(src: Path, dest: Path, src_root: Path) -> None:
         mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
         if stat.S_ISREG(mode):
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
-            with os.fdopen(fd, "rb") as source, open(dest, "xb") as target:
+            # Under a temp name, renamed once whole: a full disk midway leaves no half photo there.
+            with os.fdopen(fd, "rb") as source, placed(dest) as tmp, open(tmp, "xb") as target:
                 shutil.copyfileobj(source, target)
                 target.flush()
                 os.fsync(target.fileno())

@@ -1,10 +1,11 @@
 """Filing: where an input goes once all its jobs are over (archive, failed/, deleted or kept).
 
 Each input is filed on its own: one that cannot be moved (a name clash in the archive, a name too
-long there, a permission error) waits with its own backoff while every other input is filed, and
-after `MAX_TRIES` (or at once, for a name too long) it ends in failed/ under a name that fits,
-with the reason. If even that is impossible, the input stays in the inbox, marked 'stuck' with the
-reason, and is not taken again.
+long there) waits with its own backoff while every other input is filed, and after `MAX_TRIES`
+(or at once, for a name too long) it ends in failed/ under a name that fits, with the reason; if
+even that is impossible, the input stays in the inbox, marked 'stuck' with the reason, and is not
+taken again. A fault of the machine (the archive read-only, full, or no longer writable by nstd)
+is waited out for as long as it lasts: the photo is filed once the folder is well.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from .files import (LeavesFolder, confined, error_json_path, move_input, remove_
 
 MAX_TRIES = 8          # with doubling waits from 1 s: about four minutes of trying
 PERMANENT = {errno.ENAMETOOLONG}
+# The machine's fault, not the photo's: a folder remounted read-only, a full disk or quota. The
+# input waits, however long, and is filed once the folder is well; failed/ would be a lie.
+MACHINE = {errno.EROFS, errno.ENOSPC, errno.EDQUOT}
 RECHECK_STUCK_SECONDS = 30.0
 
 
@@ -108,6 +112,14 @@ class Filing:
             self.store.close_input(inp.id, "archived", str(dest))
             self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
 
+    def _machine_fault(self, error: OSError) -> bool:
+        if error.errno in MACHINE:
+            return True
+        # Permission denied with the photo's own folder writable (checked before): the archive's or
+        # failed/'s owner or mode changed, which no photo can cause.
+        return error.errno in (errno.EACCES, errno.EPERM) and not all(
+            os.access(folder, os.W_OK | os.X_OK) for folder in (self.config.archive, self.config.failed))
+
     def _recheck_stuck(self) -> None:
         """An input stuck in a folder nstd may not write is filed once someone fixes the folder."""
         for inp in self.store.stuck_inputs():
@@ -127,6 +139,12 @@ class Filing:
             return
         backoff = self.waiting.setdefault(inp.id, Backoff(1.0, 60.0))
         wait = backoff.failed(now)
+        if self._machine_fault(error):
+            log = self.log.error if backoff.failures == 1 else self.log.warning
+            log("cannot file the input away: the folder is read-only or full, a fault of the machine, not of "
+                "the photo; it waits and is filed once the folder is writable", input=inp.relpath,
+                error=str(error), retry_in_s=wait, attempt=backoff.failures)
+            return
         if error.errno not in PERMANENT and not isinstance(error, LeavesFolder) and backoff.failures < MAX_TRIES:
             self.log.error("cannot file the input away; will try again", input=inp.relpath,
                            error=str(error), retry_in_s=wait, attempt=backoff.failures)
