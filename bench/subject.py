@@ -27,7 +27,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality import ROOT, Scorer, find_image, grid_sheet  # noqa: E402
+from judge import ROOT, Scorer, find_image, grid_sheet  # noqa: E402
 
 from nstd.core.images import load_image  # noqa: E402
 from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from quality import PREVIOUS, Scorer, _fit, find_image, grid_sheet
+from judge import PREVIOUS, Scorer, find_image, fit, grid_sheet
 
 from nstd.core.images import load_image
 from nstd.engine import Engine, StyleImage, TransferParams
@@ -75,7 +75,7 @@ def contact_sheet(rows: list[dict], content: Image.Image, style: Image.Image, pa
 
 
 def defaults_sheet(rows: list[dict], path: Path) -> None:
-    """Old and new default of every pair, side by side: the README's picture."""
+    """Old and new default of every pair, side by side: docs/assets/defaults-256.jpg."""
     pairs = list(dict.fromkeys(r["pair"] for r in rows))
     cell, height = 240, 180 + 16
     sheet = Image.new("RGB", (cell * 2, height * len(pairs) + 16), "white")
@@ -85,7 +85,7 @@ def defaults_sheet(rows: list[dict], path: Path) -> None:
     for i, pair in enumerate(pairs):
         for j, setting in enumerate(("old default (weight 50, relu5_1)", NEW)):
             r = next(r for r in rows if r["pair"] == pair and r["setting"] == setting)
-            sheet.paste(_fit(r["image"], cell - 4, 180), (cell * j, 16 + height * i + 16))
+            sheet.paste(fit(r["image"], cell - 4, 180), (cell * j, 16 + height * i + 16))
             draw.text((cell * j + 4, 16 + height * i + 2), f"{pair}: content {r['content']:.2f}", fill="black")
     sheet.save(path, quality=85)
 

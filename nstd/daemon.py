@@ -39,7 +39,8 @@ from nstd.ops.systemd import Notifier
 from nstd.outbox.files import remove_stale_temps
 from nstd.outbox.filing import Filing
 from nstd.outbox.results import Upkeep
-from nstd.review.gallery import REFRESH_SECONDS, write_gallery
+from nstd.review.gallery import write_gallery
+from nstd.review.refresh import GalleryRefresh
 from nstd.store import Store, StoreUnavailable
 from nstd.work.supervisor import WorkerSupervisor
 from nstd.work.worker import WorkerProcess
@@ -77,22 +78,22 @@ class Daemon:
         self.intake = Intake(self.config, self.store, self.log, on_refused=self._refused, metrics=self.metrics)
         if self.config.worker.backend == "redis":
             from nstd.work.remote.dispatcher import RemoteDispatcher
-            self.supervisor = RemoteDispatcher(self.config, self.store, self.log, on_change=self._gallery_now,
+            self.supervisor = RemoteDispatcher(self.config, self.store, self.log, on_change=lambda: self.gallery.now(),
                                                on_progress=self._progress, metrics=self.metrics,
                                                notifications=self.notifications)
         else:
             self.supervisor = WorkerSupervisor(self.config, self.store, self.log,
                                                spawn or spawn_worker_process(log_json),
-                                               on_change=self._gallery_now, on_progress=self._progress,
+                                               on_change=lambda: self.gallery.now(), on_progress=self._progress,
                                                metrics=self.metrics, notifications=self.notifications)
         self.upkeep = Upkeep(self.store, self.config.outbox, self.log)
+        self.gallery = GalleryRefresh(self.store, self.config.outbox, self.log, clock)
         self.filing = Filing(self.config, self.store, self.log, on_filed=lambda: None,
                              on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()))
         self.gate = DispatchGate(self.store.paused, self.config.active_hours, self.log)
         self.signals: list[int] = []
         self.stopping_since: Optional[float] = None
         self.store_pause = Backoff(1.0, 30.0)
-        self.gallery_due: Optional[float] = 0.0  # clock time of the next rewrite, None when current
         self.was_busy = False
         self.seen_changes: Optional[int] = None  # the store's change count from other processes
         self.beat: tuple[float, Optional[dict]] = (float("-inf"), None)
@@ -179,7 +180,7 @@ class Daemon:
                 held = self.gate.closed(now)
                 self.supervisor.tick(now, dispatching=not stopping and held is None, stopping=stopping)
                 self.filing.tick(now)
-                self._write_gallery(now)
+                self.gallery.write_if_due(now)
                 if now - self.metrics.refreshed >= REFRESH_METRICS_SECONDS:
                     self._once_a_second(now, held is not None)
                 self.store_pause.succeeded()
@@ -191,7 +192,7 @@ class Daemon:
         self.health.tick(now, self.intake.alive() and self.supervisor.healthy(now),
                          self.stopping_since is not None, self.store.counts)
         if self.until_idle and self.stopping_since is None and self._idle():
-            self._write_gallery(now)
+            self.gallery.write_if_due(now)
             self.log.info("queue empty: exiting (until-idle mode)")
             return False
         return True
@@ -220,10 +221,10 @@ class Daemon:
         changes = self.store.change_count()
         if changes != self.seen_changes:  # `nstd pause`, `nstd delete`, the web app: show it
             self.seen_changes = changes
-            self._gallery_now()
+            self.gallery.now()
         self._serve_metrics(now)
         if self.upkeep.tick(now):
-            self._gallery_now()
+            self.gallery.now()
 
     def _serve_metrics(self, now: float) -> None:
         """Metrics are optional: a taken port is an error in the log, retried, never a stop of painting."""
@@ -240,7 +241,7 @@ class Daemon:
         self.log.info("serving metrics", listen=listen)
 
     def _refused(self, name: str, cause: str) -> None:
-        self._gallery_now()
+        self.gallery.now()
         self.notifications.input_refused(name, cause)
 
     # -- signals and reload -------------------------------------------------------------
@@ -270,7 +271,7 @@ class Daemon:
             return
         old, self.config = self.config, new
         self.filing.config = self.supervisor.config = new
-        self.upkeep.outbox = new.outbox
+        self.upkeep.outbox = self.gallery.outbox = new.outbox
         self.gate.hours = new.active_hours
         if new.state != old.state:
             self.log.warning("state file changes need a restart; keeping the old one", state=str(old.state))
@@ -282,7 +283,7 @@ class Daemon:
         except StoreUnavailable as e:
             queued = {"error": f"not re-planned: {e.cause}"}
         self.log.info("config reloaded", config=str(new.path), rules=len(new.rules), queued_jobs=queued)
-        self._gallery_now()
+        self.gallery.now()
         self._record_reload([])
 
     def _reload_refused(self, problems: list[str], config: str) -> None:
@@ -295,30 +296,10 @@ class Daemon:
         except StoreUnavailable as e:  # `nstd reload` then says it got no answer; the log has it
             self.log.error("cannot record the reload's outcome", state=e.file, error=e.cause)
 
-    # -- the gallery ----------------------------------------------------------------------
-    def _gallery_now(self) -> None:
-        self.gallery_due = 0.0
-
     def _progress(self, job_id: int, progress: dict) -> None:
-        self._gallery_soon()
+        self.gallery.soon()
         if self.progress_view:
             self.progress_view(job_id, progress)
-
-    def _gallery_soon(self) -> None:
-        if self.gallery_due is None:
-            self.gallery_due = self.clock() + REFRESH_SECONDS
-
-    def _write_gallery(self, now: float) -> None:
-        if self.gallery_due is None or now < self.gallery_due:
-            return
-        try:
-            write_gallery(self.store, self.config.outbox)
-        except StoreUnavailable:
-            raise
-        except Exception as e:  # the gallery is a view: never a reason to stop processing
-            self.log.error("cannot write the gallery", outbox=str(self.config.outbox),
-                           error=f"{type(e).__name__}: {e}", exc_info=not isinstance(e, OSError))
-        self.gallery_due = None
 
     def _idle(self) -> bool:
         counts = self.store.counts()

@@ -2,9 +2,10 @@
 tests of the units (tests/test_systemd_real.py). Nothing of the host is changed: writes land in a
 tmpfs, the network namespace has only `lo`. The scripts in systemd_ns/ boot and tear it down.
 
-The venv the units run is made as the README says, but on the host side (pip needs the package
-registries, which the namespace cannot reach), in a private mount namespace where /opt/nstd is
-the folder that systemd's namespace binds at /opt/nstd: the same paths inside and out.
+The venv the units run is made as the install guide (docs/operating/service.md) says, but on the
+host side (pip needs the package registries, which the namespace cannot reach), in a private
+mount namespace where /opt/nstd is the folder that systemd's namespace binds at /opt/nstd: the
+same paths inside and out.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from conftest import ROOT
 
 SCRIPTS = Path(__file__).parent / "systemd_ns"
-README = ROOT / "README.md"
+GUIDE = ROOT / "docs" / "operating" / "service.md"  # the install guide, whose lines the test runs
 CLEAN_ENV = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"]
 
 
@@ -41,14 +42,14 @@ def why_not_here() -> str | None:
 
 
 def readme_install_lines() -> list[str]:
-    """The README's install steps, as commands (without sudo and comments)."""
-    block = README.read_text().split("<!-- install: begin -->")[1].split("<!-- install: end -->")[0]
+    """The install guide's steps, as commands (without sudo and comments)."""
+    block = GUIDE.read_text().split("<!-- install: begin -->")[1].split("<!-- install: end -->")[0]
     lines = [line.strip() for line in block.splitlines() if line.strip()]
     return [line.removeprefix("sudo ").split("  #")[0].strip() for line in lines]
 
 
 def install_venv(state: Path, lines: list[str]) -> None:
-    """The README's venv and pip lines, run with /opt/nstd being state/opt-nstd (an overlay keeps
+    """The install guide's venv and pip lines, run with /opt/nstd being state/opt-nstd (an overlay keeps
     the host's /opt as it is; pip reaches the registries from here)."""
     (state / "opt-nstd").mkdir(parents=True, exist_ok=True)
     for d in ("upper", "work"):

@@ -29,6 +29,7 @@ LAYERS = [
     ("nstd.starter", "`nstd init`: a folder laid out as config.example.yaml says"),
     ("nstd.demo", "`nstd demo`: a workspace with generated pictures"),
     ("nstd.cli", "the commands; the only place that turns errors into exit codes"),
+    ("nstd.reference", "the docs' reference pages, generated from the config schema and the parser"),
     ("nstd.__main__", "python -m nstd"),
 ]
 NSTD = ROOT / "nstd"
@@ -165,3 +166,31 @@ def test_the_daemon_never_imports_the_web_stack():
 def test_the_web_app_and_the_metrics_never_import_torch():
     assert loaded_after("import nstd.review.web.app, nstd.review.web.actions, nstd.review.web.events, nstd.ops.metrics",
                         ["torch", "torchvision", "nstd.engine.transfer", "nstd.work.worker"]) == []
+
+
+def test_no_import_cycle_among_the_benchmarks():
+    """bench/ scripts share code through bench/judge.py; none imports one that imports it back
+    (quality.py and varied.py once did)."""
+    bench = ROOT / "bench"
+    names = {p.stem for p in bench.glob("*.py")}
+    edges = {}
+    for path in bench.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):  # imports inside functions count too
+            if isinstance(node, ast.ImportFrom) and node.module in names and node.level == 0:
+                found.add(f"nstd.bench.{node.module}")
+            elif isinstance(node, ast.Import):
+                found |= {f"nstd.bench.{a.name}" for a in node.names if a.name in names}
+        edges[f"nstd.bench.{path.stem}"] = found
+    assert edges["nstd.bench.varied"] == {"nstd.bench.judge"}  # the graph sees real imports
+    assert cycles_in(edges) == []
+
+
+def test_no_class_is_over_250_lines():
+    """Small modules with one owner each: a class past this has more than one job (Daemon and Intake were)."""
+    long = []
+    for path in NSTD.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 250:
+                long.append(f"{module_name(path)}.{node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert long == []

@@ -1,4 +1,5 @@
-"""nstd under a real systemd (PID 1 of its own namespaces), installed by the README's own lines.
+"""nstd under a real systemd (PID 1 of its own namespaces), installed by the install guide's own
+lines (docs/operating/service.md).
 
 One machine for the module, checked in order: READY; a team member's photo, in a folder of their
 own made with umask 022, painted and filed; priorities in the journal; the worker's threads; a
@@ -24,7 +25,7 @@ from systemd_machine import Machine, install_venv, readme_install_lines, wait_in
 pytestmark = [pytest.mark.slow, pytest.mark.systemd,
               pytest.mark.skipif(why_not_here() is not None, reason=str(why_not_here()))]
 
-MEMBER = "alice"  # the README's team member
+MEMBER = "alice"  # the install guide's team member
 CONFIG = """\
 inbox: /srv/nstd/inbox
 outbox: /srv/nstd/outbox
@@ -70,7 +71,7 @@ def machine(tmp_path_factory):
                 assert m.sh("command -v setfacl", check=False).returncode == 0, "install acl on the host"
                 continue
             if line.startswith("systemctl enable --now nstd"):
-                write_config(m)  # the README's "edit" of the example config
+                write_config(m)  # the guide's "edit" of the example config
             m.sh(f"cd {shlex.quote(str(ROOT))} && {line}")
         yield m
     finally:

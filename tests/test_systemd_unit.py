@@ -29,14 +29,14 @@ def test_unit_verifies(tmp_path, source):
 
 
 @pytest.mark.parametrize("source", UNITS, ids=lambda p: p.name)
-def test_exposure_is_at_most_ok_and_matches_the_readme(source):
+def test_exposure_is_at_most_ok_and_matches_the_docs(source):
     r = subprocess.run([analyze, "security", "--offline=true", str(source)], capture_output=True, text=True)
     level = float(re.search(rf"Overall exposure level for {source.name}: ([\d.]+)", r.stdout).group(1))
     assert level <= 3.0
-    assert f"`{source.name}`: exposure {level}" in (ROOT / "README.md").read_text()
+    assert f"`{source.name}`: exposure {level}" in (ROOT / "docs" / "operating" / "service.md").read_text()
 
 
-def test_the_network_drop_in_gives_the_daemon_ip_and_its_exposure_matches_the_readme(tmp_path):
+def test_the_network_drop_in_gives_the_daemon_ip_and_its_exposure_matches_the_docs(tmp_path):
     unit = tmp_path / "nstd.service"
     unit.write_text((ROOT / "systemd" / "nstd.service").read_text())
     (tmp_path / "nstd.service.d").mkdir()
@@ -46,4 +46,5 @@ def test_the_network_drop_in_gives_the_daemon_ip_and_its_exposure_matches_the_re
     assert "✗ PrivateNetwork=" in r.stdout  # the drop-in really applies
     level = float(re.search(r"Overall exposure level for nstd.service: ([\d.]+)", r.stdout).group(1))
     assert level <= 3.0
-    assert f"`nstd.service` + `nstd-network.conf`: exposure {level}" in (ROOT / "README.md").read_text()
+    guide = (ROOT / "docs" / "operating" / "service.md").read_text()
+    assert f"`nstd.service` + `nstd-network.conf`: exposure {level}" in guide

@@ -19,13 +19,13 @@ from typing import Callable, Optional
 from nstd.config import Config
 from nstd.core.fileids import kind_of
 from nstd.core.humane import now_iso
-from nstd.core.jobs import JobState, job_key
 from nstd.ops.metrics import Metrics
-from nstd.outbox.files import move_input, result_exists, safe_component
+from nstd.outbox.files import move_input, safe_component
 from nstd.store import Store, StoreUnavailable
 
 from .inbox import InboxWatcher, SettleTracker
 from .inspector import NOT_AN_IMAGE, Inspection, Inspector, surely_not_an_image, too_big
+from .recording import record_input
 from .rules import ignored, targets
 from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
@@ -239,7 +239,7 @@ class Intake:
             self._undecodable(entry, result.error, result.stamp, attempts, now, result.sha256 or "")
             return
         try:
-            self._record(entry, result)
+            record_input(self.config, self.store, self.log, entry, result)
         except StoreUnavailable:
             self.tracker.observe(str(path), now)  # not recorded: look at it again once the store is back
             raise
@@ -252,29 +252,6 @@ class Intake:
             self.tracker.observe(str(entry.path), now, attempts=attempts + 1, failed_stamp=stamp)
         else:
             self.quarantine(entry, cause, sha256=sha256)
-
-    def _record(self, entry: Entry, result: Inspection) -> None:
-        rel, sha = entry.rel, result.sha256
-        specs = targets(self.config, rel)
-        if not specs:
-            return
-        known = self.store.known_input(rel, sha)
-        if known and (known.state == "pending" or (known.state in ("kept", "stuck") and known.path == str(entry.path))):
-            return  # a stray event on a file already queued (or kept) with this very content
-        jobs = [(job_key(sha, s), s.rule, s.style, s.as_stored(), s.priority) for s in specs]
-        _, new, done_before = self.store.add_input(rel, str(entry.path), sha, result.size, jobs)
-        for job_id in done_before:
-            job = self.store.job(job_id)
-            image = Path((job.outputs or {}).get("image", ""))
-            if not result_exists(image, job.key, rel):
-                self.store.requeue(job_id)  # its result was deleted: this drop asks for it again
-                new.append(job_id)
-        for job_id in new:
-            job = self.store.job(job_id)
-            self.log.info("job queued", job_id=job_id, input=rel, style=job.style, rule=job.rule,
-                          state=JobState.QUEUED.value)
-        if done_before and len(new) < len(jobs):
-            self.log.info("dropped again: its results are in the outbox already", input=rel)
 
     def _too_long(self, entry: Entry) -> None:
         """A path past PATH_MAX: moved (through folder descriptors, which still reach it) to failed/
