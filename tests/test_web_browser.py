@@ -100,6 +100,15 @@ def test_review_and_steer_from_the_browser(web, browser, tmp_path):
     victim.find_element(By.CSS_SELECTOR, "form.delete button").click()
     wait_for(lambda: victim_id not in cards(driver), 60, what="the deleted card gone")
     assert not image.exists() and not image.with_suffix(".json").exists()
+    # A slip of the thumb: the notice's undo brings it back, then it is deleted for good.
+    driver.find_element(By.CSS_SELECTOR, ".toast form.undo button").click()
+    wait_for(lambda: victim_id in cards(driver), 60, what="the card back after undo")
+    assert image.is_file() and image.with_suffix(".json").is_file()
+    victim = driver.find_element(By.ID, victim_id)
+    victim.find_element(By.TAG_NAME, "summary").click()
+    victim.find_element(By.CSS_SELECTOR, "form.delete button").click()
+    wait_for(lambda: victim_id not in cards(driver), 60, what="the card gone again")
+    assert not image.exists()
     assert driver.execute_script("return window.sameDocument") is True
     # The static gallery follows.
     wait_for(lambda: f'id="{victim_id}"' not in (tmp_path / "outbox" / "index.html").read_text(), 60,
