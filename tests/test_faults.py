@@ -192,3 +192,42 @@ def test_stale_temp_files_are_removed_at_start(tmp_path, daemons):
     d = daemons(config)
     d.wait_ready()
     assert not stale.exists() and d.saw("removed stale temp file")
+
+
+def test_a_full_disk_under_the_state_file_is_waited_out_and_every_photo_painted(tmp_path, daemons):
+    """SQLite on a full file system: nothing recorded is lost, and once space is back the daemon
+    goes on by itself (it once stayed paused: 1 of 3 photos painted 150 s after the disk was freed)."""
+    state = tmp_path / "state"
+    state.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(state)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        config = write_config(tmp_path, extra=f"state: {state / 'nstd.sqlite'}\n",
+                              defaults={"size": 32, "iterations": 20})
+        (tmp_path / "inbox").mkdir()
+        d = daemons(config)
+        d.wait_ready()
+        for i in range(3):
+            (tmp_path / "inbox" / f"p{i}.png").write_bytes(png(i))
+        wait_for(lambda: d.saw("job running"), 60, what="the first job painting")
+        filler = state / "filler"
+        with open(filler, "wb", buffering=0) as f:  # the state's disk full mid-job
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        # Held full through a few of the daemon's retries (1, 2, 4 s apart), as a disk stays full a while.
+        wait_for(lambda: len(d.saw("cannot use the state file: pausing")) >= 3, 60, what="the full disk noticed")
+        filler.unlink()
+        wait_for(lambda: all((tmp_path / "archive" / f"p{i}.png").exists() for i in range(3)), 120,
+                 what="all three painted once space is back")
+        import sqlite3
+        db = sqlite3.connect(state / "nstd.sqlite")
+        states = [s for (s,) in db.execute("SELECT state FROM jobs ORDER BY id")]
+        db.close()
+        assert states == ["done"] * 3 and not list((tmp_path / "failed").glob("*"))
+        assert d.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(state)])
