@@ -417,3 +417,38 @@ def test_the_precision_this_cpu_gets_is_what_its_instructions_say(engine):
     assert engine.precision == "float32"  # the suite's engine: mixed_precision off
     with pytest.raises(Exception, match="auto, on or off"):
         EngineOptions(mixed_precision="sometimes")
+
+
+def test_a_machine_slowing_mid_run_shrinks_the_coarse_scales_not_the_picture(engine, monkeypatch):
+    """A stand-in clock charges 200 us per pixel per iteration, three times that once 15 iterations
+    have run (another job took the cores): the budget still holds, and the output scale keeps its
+    MIN_LAST_ITERATIONS; the coarse scales gave way."""
+    from nstd.engine import optimisation
+    from nstd.engine.pyramid import MIN_LAST_ITERATIONS
+    now, ran = [0.0], [0]
+    monkeypatch.setattr(optimisation.Optimisation, "clock", staticmethod(lambda: now[0]))
+    sizes = {0: 32 * 24, 1: 45 * 34, 2: 64 * 48}
+
+    def charge(p):
+        ran[0] += 1
+        now[0] += sizes[p.level] * 2e-4 * (3 if ran[0] > 15 else 1)
+
+    budget = 40.0
+    info = engine.run(make_content((64, 48)), [StyleImage(make_style(), key="slowing")],
+                      TransferParams(size=64, first_scale=32, budget_seconds=budget, log_every=50),
+                      progress=charge).info
+    last_iteration = sizes[2] * 2e-4 * 3
+    assert now[0] <= budget + last_iteration
+    counts = [s["iterations"] for s in info["schedule"]]
+    assert counts[-1] >= MIN_LAST_ITERATIONS, counts
+
+
+def test_the_output_scale_keeps_its_share_of_a_tight_budget():
+    from nstd.engine.pyramid import MIN_LAST_ITERATIONS, fit, iteration_weights
+    dims = [(128, 96), (181, 136), (256, 192)]
+    spp = 13e-6  # this CPU: 0.64 s an iteration at 256x192
+    plan = fit(dims, iteration_weights(dims), 10.0, spp)
+    assert plan[-1].iterations == MIN_LAST_ITERATIONS and plan[0].iterations >= 1
+    assert sum(s.iterations * s.pixels * spp for s in plan) <= 10.0
+    roomy = fit(dims, iteration_weights(dims), 120.0, spp)
+    assert roomy[0].iterations == pytest.approx(2 * roomy[-1].iterations, abs=2)  # the usual shares

@@ -15,8 +15,11 @@ from .errors import ParameterError
 from .params import TransferParams
 from .records import Progress, StyleImage
 
-# Iterations timed at each scale before a budgeted run re-plans (the first is a warm-up).
+# Iterations timed at each scale before a budgeted run re-plans (the first is a warm-up), and how
+# often it re-plans after, from the cost since the last re-plan: a machine that slows down mid-run
+# (another job, thermal limits) shrinks what is left instead of overrunning the budget.
 TIMED_ITERATIONS = 3
+REPLAN_EVERY = 10
 
 
 class Canvas(Protocol):
@@ -86,7 +89,7 @@ class Optimisation:
         average = optim.IterateAverage(self.decay) if self.decay > 0 else None
         current = (lambda: average.value()) if average else (lambda: x)
         began = self.clock()
-        timed_from = began
+        window = (0, began)  # (iterations, clock) at the last re-plan
         record: dict = {}
 
         def closure():
@@ -108,9 +111,12 @@ class Optimisation:
             it += 1
             self.done += 1
             if it == 1:
-                timed_from = self.clock()
-            if params.budget_seconds and it == TIMED_ITERATIONS:
-                self._replan(level, it, (self.clock() - timed_from) / (it - 1))
+                window = (it, self.clock())
+            if params.budget_seconds and (it == TIMED_ITERATIONS
+                                          or (it > TIMED_ITERATIONS and it % REPLAN_EVERY == 0)):
+                now = self.clock()
+                self._replan(level, it, (now - window[1]) / (it - window[0]))
+                window = (it, now)
             if params.budget_seconds and self._out_of_time(level, it, began):
                 self.schedule[level] = pyramid.Scale(dims, it)
             self._report(level, it, record, current)

@@ -71,6 +71,12 @@ def plan(dims: Sequence[tuple[int, int]], iterations: int) -> list[Scale]:
     return [Scale(d, max(1, round(iterations * w))) for d, w in zip(dims, iteration_weights(dims))]
 
 
+# Under a budget the output scale keeps at least this many iterations where the time allows them,
+# the coarser scales shrinking instead: the output size is the picture (a 60 s budget on a busy
+# machine once left it 1 iteration).
+MIN_LAST_ITERATIONS = 10
+
+
 def fit(dims: Sequence[tuple[int, int]], weights: Sequence[float], seconds: float,
         seconds_per_pixel: float, done_at_first: int = 0) -> list[Scale]:
     """Iteration counts for the scales still to run (`dims`, with their `weights` from
@@ -86,4 +92,13 @@ def fit(dims: Sequence[tuple[int, int]], weights: Sequence[float], seconds: floa
     base = (max(0.0, seconds) + done_at_first * costs[0]) / total if total > 0 else 1.0
     counts = [max(1, math.floor(base * w)) for w in weights]
     counts[0] = max(counts[0], done_at_first)
+    # (Not at print sizes, where the weights already give each scale above 1024 px a 1024 px's time.)
+    if len(dims) > 1 and counts[-1] < MIN_LAST_ITERATIONS and weights[-1] >= 1.0:
+        earlier = sum(w * c for w, c in zip(weights[:-1], costs[:-1]))
+        left = max(0.0, seconds - MIN_LAST_ITERATIONS * costs[-1])
+        base = (left + done_at_first * costs[0]) / earlier if earlier > 0 else 0.0
+        counts[:-1] = [max(1, math.floor(base * w)) for w in weights[:-1]]
+        counts[0] = max(counts[0], done_at_first)
+        spent = (counts[0] - done_at_first) * costs[0] + sum(n * c for n, c in zip(counts[1:-1], costs[1:-1]))
+        counts[-1] = max(1, math.floor((seconds - spent) / costs[-1])) if costs[-1] > 0 else counts[-1]
     return [Scale(d, n) for d, n in zip(dims, counts)]
