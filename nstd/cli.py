@@ -93,6 +93,17 @@ def _status(args) -> int:
     return 0
 
 
+def _backup(args) -> int:
+    from nstd.config import load_config
+    from nstd.store.backup import backup_state
+
+    config = load_config(args.config, check_images=False)
+    copy, jobs = backup_state(config.state, args.dest)
+    print(f"backed up {config.state} to {copy} ({plural(jobs, 'job')}); restore: stop the daemon, put the copy "
+          f"at {config.state} (removing any -wal and -shm files beside it), start it")
+    return 0
+
+
 def _history(args) -> int:
     from nstd.config import load_config
     from nstd.review.history import history, render, render_json
@@ -414,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("job", type=JOB_ID, help="the job's id, as `nstd status` and `nstd history` show it")
     q.add_argument("priority", type=number_type(int, -PRIORITY_LIMIT, PRIORITY_LIMIT),
                    help=f"from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT}; rules start their jobs at 0 unless they say")
+    q = command("backup", "copy the state file consistently while the daemon runs (SQLite's online backup)",
+                _backup, more="The copy is checked, then renamed into place; an existing file is never overwritten.")
+    q.add_argument("dest", type=Path, help="the copy's path, or a folder for a dated name in it")
     command("gallery", "rewrite the outbox's index.html (the daemon keeps it current itself)", _gallery,
             more="Results deleted by hand are first marked as deleted, so the pages show what is there.")
     q = command("retry", "queue failed jobs again and move refused inputs back to the inbox", _retry)

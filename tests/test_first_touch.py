@@ -256,3 +256,14 @@ def test_the_demo_draws_its_bar_on_a_terminal_nobody_sized(tmp_path):
     finally:
         os.close(main_fd)
     assert "100%|" in out and "█" in out, out[-2000:]
+
+
+def test_backup_from_the_command_line_names_the_copy_and_how_to_restore(tmp_path, capsys):
+    config, _, _ = finished(tmp_path)
+    (tmp_path / "backups").mkdir()
+    assert main(["backup", "--config", str(config), str(tmp_path / "backups")]) == 0
+    out = capsys.readouterr().out
+    (copy,) = (tmp_path / "backups").glob("nstd-state-*.sqlite")
+    assert f"to {copy} (2 jobs); restore: stop the daemon" in out
+    assert main(["backup", "--config", str(config), str(copy)]) == 1
+    assert "never overwrites" in capsys.readouterr().err

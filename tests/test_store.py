@@ -226,3 +226,42 @@ def test_a_state_file_of_the_previous_release_is_readable_before_the_daemon_migr
     migrated = Store(path)
     assert migrated.queue()[0].dispatch is None
     migrated.close()
+
+
+def test_a_backup_while_the_daemon_writes_is_whole_and_never_overwrites(tmp_path):
+    """SQLite's online backup of a live WAL state file: the copy holds every committed row, passes
+    its integrity check and opens as a state file; an existing destination is refused."""
+    import threading
+
+    from nstd.core.errors import NstdError
+    from nstd.store.backup import backup_state
+    live = Store(tmp_path / "state.sqlite")
+    live.lock()
+    stop = threading.Event()
+    written = []
+
+    def writer():  # the daemon's writes go on during the backup (its own connection)
+        w = Store(tmp_path / "state.sqlite")
+        i = 0
+        while not stop.is_set() and i < 400:
+            w.add_input(f"p{i}.png", f"/in/p{i}.png", f"{i:064x}", 1, [(f"k{i}", "r", "s", {})])
+            written.append(i)
+            i += 1
+        w.close()
+
+    (tmp_path / "backups").mkdir()
+    t = threading.Thread(target=writer)
+    t.start()
+    from conftest import wait_for
+    wait_for(lambda: len(written) >= 50 or not t.is_alive(), 30, what="the writer under way")
+    copy, jobs = backup_state(tmp_path / "state.sqlite", tmp_path / "backups")
+    stop.set()
+    t.join(30)
+    assert copy.parent == tmp_path / "backups" and copy.name.startswith("nstd-state-")
+    assert jobs >= 50 and not list((tmp_path / "backups").glob(".nstd-tmp-*"))
+    restored = Store(copy)
+    assert len(restored.jobs_of(restored.input_named("p0.png").id)) == 1
+    restored.close()
+    with pytest.raises(NstdError, match="never overwrites"):
+        backup_state(tmp_path / "state.sqlite", copy)
+    live.close()
