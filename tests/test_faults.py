@@ -231,3 +231,36 @@ def test_a_full_disk_under_the_state_file_is_waited_out_and_every_photo_painted(
         assert d.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(state)])
+
+
+def test_an_inbox_unmounted_under_the_daemon_blames_no_photo_and_work_resumes_when_it_is_back(tmp_path, daemons):
+    """The inbox is a mount (a bind mount here, as a share would be); unmounted while photos are
+    queued, its mount point is an empty folder of another device: the photos are not withdrawn or
+    failed, dispatch pauses as a machine fault, and once the share is back the probe paints them."""
+    share = tmp_path / "share"
+    share.mkdir()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for i in range(2):
+        (share / f"p{i}.png").write_bytes(png(i))
+    bind = ["mount", "--bind", str(share), str(inbox)]
+    if subprocess.run(bind, capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        config = write_config(tmp_path, defaults=LONG_JOB)
+        d = daemons(config)
+        d.wait_ready()
+        wait_for(lambda: len(d.saw("job queued")) == 2 and d.saw("job running"), 60, what="both queued, one running")
+        subprocess.run(["umount", "-l", str(inbox)], check=True)       # the share goes away
+        wait_for(lambda: d.saw("machine fault: dispatch paused, photos keep their attempts"), 120,
+                 what="the fault declared")
+        states = {r["relpath"]: r["state"] for r in job_rows(config)}
+        assert "withdrawn" not in states.values() and "failed" not in states.values(), states
+        subprocess.run(bind, check=True)                                # and comes back
+        (inbox / "p2.png").write_bytes(png(2))     # inotify on the old mount sees nothing: watched anew
+        wait_for(lambda: all((tmp_path / "archive" / f"p{i}.png").exists() for i in range(3)), 300,
+                 what="all painted after the share came back (the first probe is due after 60 s)")
+        assert [r["state"] for r in job_rows(config)] == ["done"] * 3
+        assert not (tmp_path / "failed").exists() or not list((tmp_path / "failed").iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(inbox)], capture_output=True)

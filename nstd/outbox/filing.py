@@ -23,6 +23,7 @@ from nstd.config import Config
 from nstd.core.backoff import Backoff
 from nstd.core.fileids import file_sha256, locate, present
 from nstd.core.humane import first_line, now_iso
+from nstd.core.mounts import MountWatch
 from nstd.core.jobs import JobState
 from nstd.store import Input, Job, Store
 
@@ -44,6 +45,7 @@ class Filing:
         self.on_filed, self.on_replaced = on_filed, on_replaced
         self.waiting: dict[int, Backoff] = {}
         self.stuck_checked = float("-inf")
+        self.mounts = MountWatch(*config.input_folders)
 
     def tick(self, now: float) -> None:
         if now - self.stuck_checked >= RECHECK_STUCK_SECONDS:
@@ -115,6 +117,8 @@ class Filing:
     def _machine_fault(self, error: OSError) -> bool:
         if error.errno in MACHINE:
             return True
+        if error.errno == errno.ENOENT and any(self.mounts.gone(f) for f in self.config.input_folders):
+            return True  # the photo seems gone because its folder's share or disk is
         # Permission denied with the photo's own folder writable (checked before): the archive's or
         # failed/'s owner or mode changed, which no photo can cause.
         return error.errno in (errno.EACCES, errno.EPERM) and not all(

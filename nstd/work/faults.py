@@ -104,6 +104,11 @@ class MachineFaults:
         self._pause(why, [earlier.job_id, job.id])
         return True
 
+    def declare(self, why: str, job_id: int) -> None:
+        """A fault known for the machine's from the start (the inbox unmounted): pause at once, or,
+        if this was the probe, wait longer."""
+        self._pause(why, [job_id], probe_failed=self.active() is not None)
+
     def _pause(self, why: str, job_ids: list[int], probe_failed: bool = False) -> None:
         for job_id in job_ids:
             self.store.give_back(job_id)

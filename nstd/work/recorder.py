@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from nstd.config import Config
 from nstd.core.fileids import present
+from nstd.core.mounts import MountWatch
 from nstd.core.backoff import Backoff
 from nstd.core.humane import first_line
 from nstd.core.jobs import JobState
@@ -40,6 +41,7 @@ class JobRecorder:
         self.on_change, self.on_progress = on_change, on_progress
         self.dispatch_pause = Backoff(1.0, MAX_DISPATCH_BACKOFF)
         self.faults = MachineFaults(store, log, self.metrics, self.notifications)
+        self.mounts = MountWatch(config.inbox)
         self.last_progress_write: dict[int, float] = {}
         self.last_progress_log = 0.0
         self.processed = 0
@@ -54,7 +56,7 @@ class JobRecorder:
         if job is None:
             return None
         if not self._still_there(job):
-            self.withdraw(job)
+            self._left(job)
             return None
         out = result_path(self.config, job)
         try:
@@ -102,8 +104,7 @@ class JobRecorder:
             return JobState.QUEUED
         job = self.store.job(job_id)
         if permanent and not self._still_there(job):
-            self.withdraw(job)  # not the photo's failure: it left (renamed, deleted, its folder swapped)
-            return JobState.WITHDRAWN
+            return self._left(job)  # not the photo's failure: it left, or its folder's file system did
         state = self.store.fail(job_id, error, permanent, self.config.worker.max_attempts)
         self.metrics.job_failed(job.rule, final=state is JobState.FAILED)
         if state is JobState.FAILED:
@@ -125,6 +126,18 @@ class JobRecorder:
         self.log.info("job withdrawn: its photo left", job_id=job.id, input=job.input_relpath, why=why,
                       state=JobState.WITHDRAWN.value)
         self.on_change()
+
+    def _left(self, job: Job) -> JobState:
+        """The photo is not where it was: withdrawn if it left (renamed, deleted, its folder swapped);
+        a machine fault if the inbox's share or disk went away with it, and the photo waits."""
+        if not self.mounts.gone(self.config.inbox):
+            self.withdraw(job)
+            return JobState.WITHDRAWN
+        self.faults.declare(f"the inbox {self.config.inbox} is gone or on another file system than at start "
+                            "(a share unmounted, a disk pulled): no photo is blamed; they wait, and painting "
+                            "resumes once it is back", job.id)
+        self.on_change()
+        return JobState.QUEUED
 
     def _still_there(self, job: Job) -> bool:
         """The input is at its recorded path, reached from its folder without following a link."""
