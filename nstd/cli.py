@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -264,6 +265,14 @@ def _init(args) -> int:
     return 0
 
 
+def listen_type(value: str) -> str:
+    from nstd.config.schema import host_port
+    try:
+        return host_port(value, "0.0.0.0:8040")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def command_path(path: Path) -> str:
     """A path as short as it can be typed from here."""
     try:
@@ -298,6 +307,8 @@ def _web(args) -> int:
     from nstd.review.web.app import serve
 
     config = load_config(args.config)
+    if args.listen:
+        config = dataclasses.replace(config, web=config.web.model_copy(update={"listen": args.listen}))
     print(f"nstd web on http://{config.web.listen}/ ("
           + ("actions need the password" if config.web.password_hash else "read-only: no web.password_hash")
           + ")", file=sys.stderr, flush=True)
@@ -439,7 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("job", type=JOB_ID, nargs="+", help="job ids of deleted results (`nstd history --state deleted`)")
 
     command("worker", "paint jobs from Redis on this host, one at a time (worker.backend: redis)", _worker)
-    command("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
+    q = command("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
+    q.add_argument("--listen", type=listen_type, metavar="HOST:PORT",
+                   help="listen here instead of web.listen (the container image: 0.0.0.0:8040)")
     command("web-password", "hash a password for web.password_hash (reads it from the terminal or one line of "
             "stdin)", _web_password, config=False)
 

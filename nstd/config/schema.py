@@ -144,10 +144,10 @@ class MetricsModel(_Strict):
     @pydantic.field_validator("listen")
     @classmethod
     def _listen(cls, value: Optional[str]) -> Optional[str]:
-        return value if value is None else _host_port(value, "127.0.0.1:9464")
+        return value if value is None else host_port(value, "127.0.0.1:9464")
 
 
-def _host_port(value: str, example: str) -> str:
+def host_port(value: str, example: str) -> str:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{value!r} is not host:port, e.g. {example}")
@@ -164,7 +164,7 @@ class WebModel(_Strict):
     @pydantic.field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        return _host_port(value, "127.0.0.1:8040")
+        return host_port(value, "127.0.0.1:8040")
 
     @pydantic.field_validator("password_hash")
     @classmethod
