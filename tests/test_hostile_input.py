@@ -65,6 +65,8 @@ REFUSED = {
     "bomb.png": (bomb_png(60000, 60000), "pixels"),
 }
 LONG_NAME = "l" * 251 + ".png"
+# 244 bytes in 80 characters: a cut by characters leaves it too long once the painting's suffix is on.
+LONG_WIDE_NAME = "写" * 80 + ".png"
 PROCESSED = {
     "one_pixel.png": lambda: encoded(Image.new("RGB", (1, 1), (200, 10, 10)), "PNG"),
     "very_wide.png": lambda: encoded(Image.new("RGB", (10000, 2), (10, 200, 10)), "PNG"),
@@ -80,6 +82,7 @@ PROCESSED = {
     "ünïcødé 写真.png": lambda: encoded(variant(9), "PNG"),
     "new\nline.png": lambda: encoded(variant(10), "PNG"),
     LONG_NAME: lambda: encoded(variant(11), "PNG"),
+    LONG_WIDE_NAME: lambda: encoded(variant(14), "PNG"),
     "x.jpg/inside.png": lambda: encoded(variant(12), "PNG"),  # a folder named like an image
 }
 

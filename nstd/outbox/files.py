@@ -106,11 +106,22 @@ def output_path(outbox: Path, rule: str, relpath: str, style: str, ext: str, key
     """
     stem = safe_component(PurePosixPath(relpath).stem)
     folder = outbox / safe_component(rule)
-    path = folder / f"{stem}__{safe_component(style)}.{ext}"
+    path = folder / f"{_fitted(stem, f'__{safe_component(style)}')}.{ext}"
     if (path.exists() or log_path_for(path).exists()) and _owner(log_path_for(path)) != (key, relpath):
         tag = hashlib.sha256(f"{key}\0{relpath}".encode("utf-8", "surrogateescape")).hexdigest()[:10]
-        path = folder / f"{stem}__{safe_component(style)}__{tag}.{ext}"
+        path = folder / f"{_fitted(stem, f'__{safe_component(style)}__{tag}')}.{ext}"
     return path
+
+
+# The longest name made beside a result (its loss plot); the image's and the log's are shorter.
+LONGEST_BESIDE = ".loss.png"
+
+
+def _fitted(stem: str, rest: str) -> str:
+    """A result's name without its suffix, the photo's stem cut (in bytes, not characters: 写 is
+    three) so that every file beside it fits NAME_MAX; a cut stem gets a hash, so that two cut
+    names stay distinct."""
+    return fit_name(stem, rest + LONGEST_BESIDE)[:-len(LONGEST_BESIDE)]
 
 
 def _owner(log: Path) -> tuple | None:
