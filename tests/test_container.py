@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -116,8 +115,7 @@ def test_the_image_lays_out_a_mounted_folder_paints_a_dropped_photo_and_its_web_
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
                     return reply.read().decode()
             except OSError:
-                time.sleep(0.5)
-                return ""
+                return ""  # not listening yet: wait_for asks again
 
         assert "holiday" in wait_for(page, 180, what=f"the web app's page; it said:\n{_logs(web)}")
         status = _podman("exec", daemon, "nstd-entrypoint", "status", check=False)
