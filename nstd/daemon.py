@@ -38,10 +38,11 @@ from nstd.ops.schedule import DispatchGate
 from nstd.ops.systemd import Notifier
 from nstd.outbox.files import remove_stale_temps
 from nstd.outbox.filing import Filing
+from nstd.outbox.rebuild import open_for_daemon
 from nstd.outbox.results import Upkeep
 from nstd.review.gallery import write_gallery
 from nstd.review.refresh import GalleryRefresh
-from nstd.store import Store, StoreUnavailable
+from nstd.store import StoreUnavailable
 from nstd.work.supervisor import WorkerSupervisor
 from nstd.work.worker import WorkerProcess
 
@@ -69,8 +70,7 @@ class Daemon:
         self.progress_view = progress_view  # e.g. the demo's progress bar on a terminal
         self.clock = clock
         self.log = logs.get("daemon")
-        self.store = Store(self.config.state)
-        self.store.lock()
+        self.store = open_for_daemon(self.config, self.log)
         self.health = Health(Notifier())
         self.metrics = Metrics()
         self.notifications = Notifications(self.config.notify.urls, self.config.notify.events, self.log,
@@ -121,13 +121,6 @@ class Daemon:
         for folder in (c.outbox, c.archive, c.failed):
             for p in remove_stale_temps(folder):
                 self.log.info("removed stale temp file", path=str(p))
-        if self.store.created:
-            results = sum(1 for p in c.outbox.glob("*/*.json") if not p.parent.name.startswith("."))
-            if results:
-                self.log.error("the state file is new but the outbox holds results: was it reset or lost? "
-                               "Results are recognised by their loss logs, so nothing is mistaken or painted "
-                               "twice, but the history of earlier jobs is gone", state=str(c.state),
-                               results=results)
         # Jobs left running by a dead daemon: the local worker died with it; with the redis backend
         # they may still be painted on a worker host, and the dispatcher's lease check decides.
         requeued, failed = self.store.requeue_orphans() if c.worker.backend == "local" else (0, 0)

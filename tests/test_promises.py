@@ -6,6 +6,7 @@ true reason, and the daemon alive and answering SIGTERM.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -63,15 +64,18 @@ def test_a_reset_state_file_never_passes_an_old_painting_off_as_a_new_photo(tmp_
     (tmp_path / "inbox" / "photo.png").write_bytes(png(2))        # another photo, the same name
     d2 = daemons(config)
     d2.wait_ready()
-    if True:
-        assert d2.saw("the state file is new but the outbox holds results: was it reset or lost? Results are "
-                      "recognised by their loss logs, so nothing is mistaken or painted twice, but the history "
-                      "of earlier jobs is gone")
-        wait_for(lambda: len(results(tmp_path / "outbox")) == 2, 60, what="the new photo painted")
-        (row,) = job_rows(config)
-        new_result = json.loads(open(json.loads(row["outputs"])["log"]).read())
-        assert new_result["input_sha256"] == row["sha256"] and row["state"] == "done"
-        assert (tmp_path / "outbox" / "stripes" / "photo__stripes.png").read_bytes() == old
+    # The old painting is recorded again from its loss log (the gallery and status stay true), as the
+    # painting of the photo it names by content: the new photo of that name is a photo of its own.
+    assert d2.saw("the state file is new but the outbox holds results: the state rebuilt from the folders",
+                  results=1)
+    wait_for(lambda: len(results(tmp_path / "outbox")) == 2, 60, what="the new photo painted")
+    wait_for(lambda: all(r["state"] == "done" for r in job_rows(config)), 60, what="the new job recorded")
+    restored, painted = job_rows(config)
+    assert json.loads(restored["outputs"])["rebuilt"] and restored["id"] == 1
+    assert restored["sha256"] == hashlib.sha256(png(1)).hexdigest()
+    new_result = json.loads(open(json.loads(painted["outputs"])["log"]).read())
+    assert new_result["input_sha256"] == painted["sha256"] == hashlib.sha256(png(2)).hexdigest()
+    assert (tmp_path / "outbox" / "stripes" / "photo__stripes.png").read_bytes() == old
     stops_cleanly(d2)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from nstd.core.errors import StateError
 from nstd.core.jobs import JobState
-from nstd.store import Store
+from nstd.store import DamagedStateFile, Store
 
 
 def job(key="k1", style="s"):
@@ -168,7 +168,7 @@ def test_a_second_daemon_is_refused(tmp_path, store):
 def test_a_corrupt_state_file_is_a_state_error(tmp_path):
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StateError, match="unusable"):
+    with pytest.raises(DamagedStateFile, match="damaged"):
         Store(bad)
 
 

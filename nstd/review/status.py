@@ -40,6 +40,7 @@ def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
             "jobs": counts,
             "inputs": store.input_counts(),
             "paused": store.paused(),
+            "rebuilt": store.rebuild_facts(),
             "active_hours": str(hours) if hours else None,
             "inside_active_hours": hours.contains(dt.datetime.now().time()) if hours else True,
             "running": [{**_job(j), "progress": j.progress} for j in store.jobs_in(JobState.RUNNING)],
@@ -73,6 +74,14 @@ def _daemon_line(d: dict) -> str:
             f"{_short(d['heartbeat'])}): start it with `nstd run` or `systemctl start nstd`")
 
 
+def _rebuilt_line(r: dict) -> str:
+    aside = f"; the damaged file is kept as {r['set_aside_as']}" if r.get("set_aside_as") else ""
+    unread = f", {plural(r['unreadable'], 'loss log')} unreadable" if r.get("unreadable") else ""
+    return (f"STATE REBUILT FROM THE FOLDERS on {_short(iso(r['when']))} ({r['cause']}){aside}: "
+            f"{plural(r['results'], 'result')} recorded again from their loss logs{unread}; the inbox was "
+            "queued again; failed jobs' reasons are beside their photos in failed/")
+
+
 def _short(stamp: str | None) -> str:
     return stamp.replace("T", " ")[:19] if stamp else "?"
 
@@ -98,6 +107,8 @@ def report(config: Config, failures: int = 10) -> str:
     lines = [_daemon_line(f["daemon"]), f"state: {f['state']}",
              "jobs: " + ", ".join(f"{f['jobs'][s.value]} {s.value}" for s in JobState),
              "inputs: " + (", ".join(f"{n} {s}" for s, n in sorted(f["inputs"].items())) or "none")]
+    if f["rebuilt"]:
+        lines.append(_rebuilt_line(f["rebuilt"]))
     arriving = f["arriving"]
     if arriving["count"]:
         more = arriving["count"] - len(arriving["first"])

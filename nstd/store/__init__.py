@@ -22,12 +22,13 @@ from .records import INPUT_OPEN, Input, Job
 from .reports import Reports
 from .results import Results
 from .schema import SCHEMA
-from .statefile import StateFile, StoreUnavailable
+from .statefile import DamagedStateFile, StateFile, StoreUnavailable, set_aside, take_lock
 
 
 class Store(JobQueue, Inputs, Results, Reports, Presence):
     """The state file with every question nstd asks of it; each part is its own class and module."""
 
 
-__all__ = ["INPUT_OPEN", "MAX_INTERRUPTIONS", "SCHEMA", "Input", "Inputs", "Job", "JobQueue", "Presence", "Reports",
-           "Results", "StateFile", "Store", "StoreUnavailable"]
+__all__ = ["DamagedStateFile", "INPUT_OPEN", "MAX_INTERRUPTIONS", "SCHEMA", "Input", "Inputs", "Job", "JobQueue",
+           "Presence", "Reports",
+           "Results", "StateFile", "Store", "StoreUnavailable", "set_aside", "take_lock"]

@@ -40,6 +40,13 @@ class Presence(StateFile):
     def last_reload(self) -> Optional[dict]:
         return self._get("reload")
 
+    def record_rebuild(self, facts: dict) -> None:
+        """That this state file was rebuilt from the folders, a damaged one set aside (`nstd status`)."""
+        self._put("rebuilt", facts)
+
+    def rebuild_facts(self) -> Optional[dict]:
+        return self._get("rebuilt")
+
     def daemon_facts(self) -> Optional[dict]:
         return self._get("daemon")
 

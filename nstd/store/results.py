@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-from .records import JOB_SELECT, Job
+from nstd.core.names import fs_bytes
+
+from .records import JOB_SELECT, NAME, Job
 from .statefile import StateFile
 
 
@@ -30,6 +32,30 @@ class Results(StateFile):
         """True if a done job other than this one shows this thumbnail (a twin delivered from it)."""
         return self.db.execute("SELECT 1 FROM jobs WHERE state='done' AND id!=? AND instr(outputs, ?) LIMIT 1",
                                (job_id, json.dumps(thumb))).fetchone() is not None
+
+    def job_exists(self, job_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
+
+    def restore_result(self, relpath: str, path: str, sha256: str, state: str, job_id: int, key: str, rule: str,
+                       style: str, spec: dict, outputs: dict, finished: float) -> bool:
+        """A painting found in the outbox, recorded as done after the state file was rebuilt: its photo
+        an input in `state` where it lies now, the job under its old id where that is free (its
+        thumbnails are named by it). False if this photo's job of that key is recorded already."""
+        now = time.time()
+        with self._tx():
+            self.db.execute(f"INSERT OR IGNORE INTO inputs (relpath, path, sha256, size, state, created, updated) "
+                            f"VALUES ({NAME}, {NAME}, ?, 0, ?, ?, ?)", (fs_bytes(relpath), fs_bytes(path),
+                                                                       sha256, state, finished, now))
+            input_id = self.db.execute(f"SELECT id FROM inputs WHERE relpath={NAME} AND sha256=?",
+                                       (fs_bytes(relpath), sha256)).fetchone()[0]
+            if self.db.execute("SELECT 1 FROM jobs WHERE input_id=? AND job_key=?", (input_id, key)).fetchone():
+                return False
+            free = not self.job_exists(job_id)
+            self.db.execute("INSERT INTO jobs (id, input_id, job_key, rule, style, spec, state, attempts, outputs, "
+                            "created, updated, finished) VALUES (?, ?, ?, ?, ?, ?, 'done', 1, ?, ?, ?, ?)",
+                            (job_id if free else None, input_id, key, rule, style, json.dumps(spec, sort_keys=True),
+                             json.dumps(outputs), finished, now, finished))
+            return True
 
     def mark_deleted(self, job_ids: list[int]) -> int:
         """Done jobs whose result is gone from the outbox: no longer counted or shown as results."""
