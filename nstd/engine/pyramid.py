@@ -77,6 +77,13 @@ def plan(dims: Sequence[tuple[int, int]], iterations: int) -> list[Scale]:
 MIN_LAST_ITERATIONS = 10
 
 
+def stop_now(elapsed: float, seconds_per_iteration: float, budget: float) -> bool:
+    """True where stopping now ends nearer the budget than one more iteration would: the end lands
+    within half an iteration of it, either side. (Stopping only when one more would not fit ended a
+    1024 px run at a 60 s budget 7 % early, an output iteration costing 4.7 s on a 2-core CPU.)"""
+    return elapsed + seconds_per_iteration / 2 >= budget
+
+
 def fit(dims: Sequence[tuple[int, int]], weights: Sequence[float], seconds: float,
         seconds_per_pixel: float, done_at_first: int = 0) -> list[Scale]:
     """Iteration counts for the scales still to run (`dims`, with their `weights` from
