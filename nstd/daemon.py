@@ -30,6 +30,7 @@ from nstd.core.errors import ConfigError, StateError, WorkerStartError
 from nstd.intake.intake import Intake
 from nstd.intake.replan import replan_queued
 from nstd.intake.rules import rule_warnings
+from nstd.ops.folderfaults import FolderFaults
 from nstd.ops.health import Health
 from nstd.ops.metrics import REFRESH_SECONDS as REFRESH_METRICS_SECONDS
 from nstd.ops.metrics import Metrics
@@ -42,7 +43,7 @@ from nstd.outbox.rebuild import open_for_daemon
 from nstd.outbox.results import Upkeep
 from nstd.review.gallery import write_gallery
 from nstd.review.refresh import GalleryRefresh
-from nstd.store import StoreUnavailable
+from nstd.store import StateDiskUnwritable, StoreUnavailable
 from nstd.work.supervisor import WorkerSupervisor
 from nstd.work.worker import WorkerProcess
 
@@ -75,21 +76,24 @@ class Daemon:
         self.metrics = Metrics()
         self.notifications = Notifications(self.config.notify.urls, self.config.notify.events, self.log,
                                            host=socket.gethostname())
+        self.folder_faults = FolderFaults(self.store, self.log, self.metrics, self.notifications)
         self.intake = Intake(self.config, self.store, self.log, on_refused=self._refused, metrics=self.metrics)
         if self.config.worker.backend == "redis":
             from nstd.work.remote.dispatcher import RemoteDispatcher
             self.supervisor = RemoteDispatcher(self.config, self.store, self.log, on_change=lambda: self.gallery.now(),
                                                on_progress=self._progress, metrics=self.metrics,
-                                               notifications=self.notifications)
+                                               notifications=self.notifications, folder_faults=self.folder_faults)
         else:
             self.supervisor = WorkerSupervisor(self.config, self.store, self.log,
                                                spawn or spawn_worker_process(log_json),
                                                on_change=lambda: self.gallery.now(), on_progress=self._progress,
-                                               metrics=self.metrics, notifications=self.notifications)
+                                               metrics=self.metrics, notifications=self.notifications,
+                                               folder_faults=self.folder_faults)
         self.upkeep = Upkeep(self.store, self.config.outbox, self.log)
         self.gallery = GalleryRefresh(self.store, self.config.outbox, self.log, clock)
         self.filing = Filing(self.config, self.store, self.log, on_filed=lambda: None,
-                             on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()))
+                             on_replaced=lambda p: self.intake.tracker.observe(p, self.clock()),
+                             folder_faults=self.folder_faults)
         self.gate = DispatchGate(self.store.paused, self.config.active_hours, self.log)
         self.signals: list[int] = []
         self.stopping_since: Optional[float] = None
@@ -177,9 +181,12 @@ class Daemon:
                 if now - self.metrics.refreshed >= REFRESH_METRICS_SECONDS:
                     self._once_a_second(now, held is not None)
                 self.store_pause.succeeded()
+                self.folder_faults.fine("state")
             except StoreUnavailable as e:
                 wait = self.store_pause.failed(now)
                 self.log.error("cannot use the state file: pausing", state=e.file, error=e.cause, retry_in_s=wait)
+                if isinstance(e, StateDiskUnwritable):
+                    self.folder_faults.failed("state", self.config.state.parent, e.cause)
         else:
             time.sleep(0.2)
         self.health.tick(now, self.intake.alive() and self.supervisor.healthy(now),

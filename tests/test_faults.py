@@ -14,8 +14,16 @@ import pytest
 
 from chaos import HOSTILE_DONE, HOSTILE_REFUSED, run_chaos
 from conftest import ROOT, job_rows, png, wait_for, write_config
+from test_operations import Hook, free_port, sample, scrape
 
 pytestmark = pytest.mark.slow
+
+
+def status_of(config: Path) -> str:
+    """`nstd status` as a person runs it beside the daemon."""
+    done = subprocess.run([sys.executable, "-m", "nstd", "status", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60)
+    return done.stdout + done.stderr
 
 
 
@@ -155,11 +163,15 @@ def test_unwritable_outbox_and_archive_pause_then_resume(tmp_path, daemons):
 
 
 def test_full_disk_pauses_and_resumes(tmp_path, daemons):
+    """The outbox's disk full from the start: the painting that did not fit is not painted again
+    until there is more room than then; the daemon says what is full, with the room there is and
+    needs, in its log, `nstd status`, /metrics and one notification; freed, it goes on by itself."""
     outbox = tmp_path / "outbox"
     outbox.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(outbox)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
+    hook, port = Hook(), free_port()
     try:
         filler = outbox / "filler"
         with open(filler, "wb", buffering=0) as f:  # fill the disk completely
@@ -168,19 +180,39 @@ def test_full_disk_pauses_and_resumes(tmp_path, daemons):
                     f.write(b"\0" * 4096)
             except OSError:
                 pass
-        config = write_config(tmp_path)
+        config = write_config(tmp_path, extra=f"metrics:\n  listen: 127.0.0.1:{port}\nnotify:\n  urls:\n"
+                                              f"    - json://127.0.0.1:{hook.port}/nstd\n")
         (tmp_path / "inbox").mkdir()
         (tmp_path / "inbox" / "a.png").write_bytes(png())
         d = daemons(config)
         d.wait_ready()
         wait_for(lambda: d.saw("cannot write results: pausing the queue"), 60, what="the full disk")
         assert "No space left" in d.saw("cannot write results: pausing the queue")[0]["error"]
+        (told,) = wait_for(lambda: d.saw("a folder cannot be written: the work that needs it waits, and resumes "
+                                         "by itself once it can"), 30, what="the fault told")
+        assert told["folder"] == "outbox" and told["level"] == "warning" and told["free_bytes"] < 16384
+        # Refused before painting from then on: more retries, no second painting.
+        wait_for(lambda: len(d.saw("cannot write results: pausing the queue")) >= 3, 60, what="retries")
+        assert len(d.saw("job running")) == 1 and len(d.saw("a folder cannot be written: the work that needs "
+                                                            "it waits, and resumes by itself once it can")) == 1
+        assert "a painting needs more than the" in d.saw("cannot write results: pausing the queue")[-1]["error"]
         assert not list(outbox.rglob(".nstd-tmp-*"))
+        (line,) = [x for x in status_of(config).splitlines() if x.startswith("CANNOT WRITE")]
+        assert f"the outbox {outbox}" in line and "No space left on device" in line and "free" in line, line
+        assert sample(scrape(port), "nstd_folder_unwritable", folder="outbox") == 1
+        wait_for(lambda: any("outbox" in m["message"] for m in hook.received
+                             if m["title"] == "nstd: painting paused, the machine is at fault"), 30,
+                 what="the notification")
         filler.unlink()
         wait_for(lambda: (tmp_path / "archive" / "a.png").exists(), 60, what="resumed")
         assert (outbox / "stripes" / "a__stripes.png").is_file()
+        assert d.saw("the folder can be written again: the work goes on", folder="outbox")
+        assert sample(scrape(port), "nstd_folder_unwritable", folder="outbox") == 0
+        assert "CANNOT WRITE" not in status_of(config)
+        assert len([m for m in hook.received if m["title"] == "nstd: painting paused, the machine is at fault"]) == 1
         d.stop()
     finally:
+        hook.close()
         subprocess.run(["umount", "-l", str(outbox)])
 
 
@@ -220,6 +252,9 @@ def test_a_full_disk_under_the_state_file_is_waited_out_and_every_photo_painted(
                 pass
         # Held full through a few of the daemon's retries (1, 2, 4 s apart), as a disk stays full a while.
         wait_for(lambda: len(d.saw("cannot use the state file: pausing")) >= 3, 60, what="the full disk noticed")
+        told = d.saw("a folder cannot be written: the work that needs it waits, and resumes by itself once it can")
+        assert [e["folder"] for e in told] == ["state"] and told[0]["level"] == "warning", told
+        assert f"STATE FILE'S DISK FULL: 0 B free under {state}" in status_of(config)
         filler.unlink()
         wait_for(lambda: all((tmp_path / "archive" / f"p{i}.png").exists() for i in range(3)), 120,
                  what="all three painted once space is back")
@@ -228,6 +263,7 @@ def test_a_full_disk_under_the_state_file_is_waited_out_and_every_photo_painted(
         states = [s for (s,) in db.execute("SELECT state FROM jobs ORDER BY id")]
         db.close()
         assert states == ["done"] * 3 and not list((tmp_path / "failed").glob("*"))
+        assert d.saw("the folder can be written again: the work goes on", folder="state")
         assert d.stop() == 0
     finally:
         subprocess.run(["umount", "-l", str(state)])

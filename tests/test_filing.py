@@ -133,6 +133,11 @@ def test_a_read_only_archive_is_waited_out_and_never_fails_a_photo(setup):
         assert s.store.input_at(str(photo)).state == "pending"
         said = [kw["error"] for level, event, kw in s.log.events if "fault of the machine" in event]
         assert said and "Read-only file system" in said[0]
+        told = lambda: [(level, kw) for level, event, kw in s.log.events if event.startswith("a folder cannot be")]
+        assert [level for level, _ in told()] == ["warning"]                    # 24 tries, told once
+        (fault,) = s.store.folder_faults().values()                             # what `nstd status` shows
+        assert s.store.folder_faults().keys() == {"archive"} and "Read-only" in fault["error"]
+        assert fault["path"] == str(s.archive) and fault["needs"] == f"the photo needs {len(png(1))} B"
         remount("rw")
         with open(s.archive / "ballast", "wb", buffering=0) as ballast:        # now full instead
             try:
@@ -142,8 +147,12 @@ def test_a_read_only_archive_is_waited_out_and_never_fails_a_photo(setup):
                 assert e.errno == 28  # ENOSPC
         s.filing.tick(now=10_000.0)
         assert photo.exists() and list(s.failed.iterdir()) == []
+        assert len(told()) == 2 and "No space left" in s.store.folder_faults()["archive"]["error"]  # a new fault
+        assert s.store.folder_faults()["archive"]["free"] < 4096
         (s.archive / "ballast").unlink()
         s.filing.tick(now=20_000.0)
         assert (s.archive / "a.png").read_bytes() == png(1) and not photo.exists()
+        assert s.store.folder_faults() == {} and any(e == "the folder can be written again: the work goes on"
+                                                     for _, e, _ in s.log.events)
     finally:
         subprocess.run(["umount", "-l", str(s.archive)], check=False)

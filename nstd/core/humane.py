@@ -35,6 +35,17 @@ def iso(timestamp: Optional[float]) -> Optional[str]:
     return _dt.datetime.fromtimestamp(timestamp).astimezone().isoformat(timespec="seconds")
 
 
+def size_words(n: Optional[int]) -> str:
+    """'0 B', '900 B', '512 KiB', '1.2 MiB', '3.4 GiB'; '?' when unknown."""
+    if n is None:
+        return "?"
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{n} B"
+
+
 def plural(n: int, noun: str, nouns: Optional[str] = None) -> str:
     """'1 result', '2 results', '0 results'."""
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"

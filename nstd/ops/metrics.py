@@ -26,6 +26,9 @@ class Metrics:
         self.paused = Gauge("nstd_paused", "1 while no new job may start (nstd pause, active hours)", registry=r)
         self.machine_fault = Gauge("nstd_machine_fault", "1 while dispatch is paused because different photos "
                                    "failed the same way (the machine, not the photos)", registry=r)
+        self.folder_unwritable = Gauge("nstd_folder_unwritable", "1 while nstd cannot write into this folder "
+                                       "(full, read-only, not its own): the work that needs it waits",
+                                       ["folder"], registry=r)
         self.worker_up = Gauge("nstd_worker_up", "1 while the worker is alive and answering", registry=r)
         self.last_success = Gauge("nstd_last_success_timestamp_seconds", "When the last job finished well",
                                   registry=r)

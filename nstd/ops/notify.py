@@ -1,9 +1,9 @@
 """Notifications through apprise (e-mail, webhooks, ntfy, Gotify, Slack, ... one URL each).
 
 Events: a job failed for good, an input was refused, the queue drained (with the batch's
-summary), the worker cannot start. Messages are queued to one background thread, so a slow or
-dead endpoint never blocks or crashes the daemon; a failed send is logged. apprise is imported
-in that thread, on first use.
+summary), the worker cannot start, a machine fault (a folder that cannot be written among them).
+Messages are queued to one background thread, so a slow or dead endpoint never blocks or crashes
+the daemon; a failed send is logged. apprise is imported in that thread, on first use.
 """
 
 from __future__ import annotations

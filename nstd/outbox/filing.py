@@ -17,14 +17,15 @@ import pwd
 import shlex
 import stat
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from nstd.config import Config
 from nstd.core.backoff import Backoff
 from nstd.core.fileids import file_sha256, locate, present
-from nstd.core.humane import first_line, now_iso
+from nstd.core.humane import first_line, now_iso, size_words
 from nstd.core.mounts import MountWatch
 from nstd.core.jobs import JobState
+from nstd.ops.folderfaults import FolderFaults
 from nstd.store import Input, Job, Store
 
 from .files import (LeavesFolder, confined, error_json_path, move_input, remove_input, safe_component, unique_path,
@@ -40,10 +41,12 @@ RECHECK_STUCK_SECONDS = 30.0
 
 class Filing:
     def __init__(self, config: Config, store: Store, log, on_filed: Callable[[], None],
-                 on_replaced: Callable[[str], None]):
+                 on_replaced: Callable[[str], None], folder_faults: Optional[FolderFaults] = None):
         self.config, self.store, self.log = config, store, log
         self.on_filed, self.on_replaced = on_filed, on_replaced
+        self.folders = folder_faults or FolderFaults(store, log)
         self.waiting: dict[int, Backoff] = {}
+        self.blocked_by: dict[int, str] = {}   # input id -> the folder whose fault it waits out
         self.stuck_checked = float("-inf")
         self.mounts = MountWatch(*config.input_folders)
 
@@ -61,6 +64,8 @@ class Filing:
                 self._failed_to_file(inp, jobs, e, now)
             else:
                 self.waiting.pop(inp.id, None)
+                if inp.id in self.blocked_by:
+                    self.folders.fine(self.blocked_by.pop(inp.id))
                 self.on_filed()
 
     def _root_of(self, src: Path) -> Path:
@@ -124,6 +129,15 @@ class Filing:
         return error.errno in (errno.EACCES, errno.EPERM) and not all(
             os.access(folder, os.W_OK | os.X_OK) for folder in (self.config.archive, self.config.failed))
 
+    def _folder_of(self, error: OSError, jobs: list[Job]) -> tuple[str, Path]:
+        """Which configured folder refused the move, by the path the error names."""
+        c = self.config
+        named = Path(os.path.abspath(error.filename)) if error.filename else None
+        for role, folder in (("archive", c.archive), ("failed", c.failed), ("inbox", c.inbox)):
+            if named is not None and named.is_relative_to(folder):
+                return role, folder
+        return ("failed", c.failed) if any(j.state is JobState.FAILED for j in jobs) else ("archive", c.archive)
+
     def _recheck_stuck(self) -> None:
         """An input stuck in a folder nstd may not write is filed once someone fixes the folder."""
         for inp in self.store.stuck_inputs():
@@ -148,6 +162,10 @@ class Filing:
             log("cannot file the input away: the folder is read-only or full, a fault of the machine, not of "
                 "the photo; it waits and is filed once the folder is writable", input=inp.relpath,
                 error=str(error), retry_in_s=wait, attempt=backoff.failures)
+            if error.errno != errno.ENOENT:  # an inbox gone away is the recorder's to tell
+                role, where = self._folder_of(error, jobs)
+                self.blocked_by[inp.id] = role
+                self.folders.failed(role, where, error, needs=_photo_needs(inp.path))
             return
         if error.errno not in PERMANENT and not isinstance(error, LeavesFolder) and backoff.failures < MAX_TRIES:
             self.log.error("cannot file the input away; will try again", input=inp.relpath,
@@ -168,6 +186,13 @@ class Filing:
         self.store.close_input(inp.id, "failed", str(dest), cause)
         self.log.error("input could not be filed: moved to failed/ with the reason", input=inp.relpath,
                        moved_to=str(dest), cause=cause)
+
+
+def _photo_needs(path: str) -> str:
+    try:
+        return f"the photo needs {size_words(os.stat(path).st_size)}"
+    except OSError:
+        return ""
 
 
 def failure_report(inp: Input, jobs: list[Job], cause: str) -> dict:

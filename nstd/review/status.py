@@ -10,11 +10,15 @@ import json
 import time
 
 from nstd.config import Config
-from nstd.core.humane import duration, first_line, iso, plural, progress_words
+from nstd.core.humane import duration, first_line, iso, plural, progress_words, size_words
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
+from nstd.ops.folderfaults import fault_words, free_bytes
 from nstd.outbox.results import missing_results
 from nstd.store import Job, Store
+
+
+STATE_ROOM = 1 << 20   # under this, SQLite's next checkpoint or page may not fit
 
 
 def _job(job: Job) -> dict:
@@ -41,6 +45,10 @@ def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
             "inputs": store.input_counts(),
             "paused": store.paused(),
             "rebuilt": store.rebuild_facts(),
+            # The daemon's account of folders it cannot write, while it runs to keep it true; the state
+            # file's own disk is looked at here, as a full one cannot take the daemon's account.
+            "unwritable": store.folder_faults() if store.daemon_running() else {},
+            "state_disk_free": free_bytes(config.state.parent),
             "active_hours": str(hours) if hours else None,
             "inside_active_hours": hours.contains(dt.datetime.now().time()) if hours else True,
             "running": [{**_job(j), "progress": j.progress} for j in store.jobs_in(JobState.RUNNING)],
@@ -109,6 +117,13 @@ def report(config: Config, failures: int = 10) -> str:
              "inputs: " + (", ".join(f"{n} {s}" for s, n in sorted(f["inputs"].items())) or "none")]
     if f["rebuilt"]:
         lines.append(_rebuilt_line(f["rebuilt"]))
+    for role, fault in f["unwritable"].items():
+        since = dt.datetime.fromtimestamp(fault["since"]).strftime("%Y-%m-%d %H:%M")
+        lines.append(f"CANNOT WRITE since {since}: {fault_words(role, fault)}; the work that needs it waits "
+                     "and goes on by itself once it can")
+    if f["state_disk_free"] is not None and f["state_disk_free"] < STATE_ROOM:
+        lines.append(f"STATE FILE'S DISK FULL: {size_words(f['state_disk_free'])} free under {config.state.parent}; "
+                     "the daemon waits (nothing recorded is lost) and goes on once there is room")
     arriving = f["arriving"]
     if arriving["count"]:
         more = arriving["count"] - len(arriving["first"])

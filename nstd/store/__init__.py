@@ -22,7 +22,7 @@ from .records import INPUT_OPEN, Input, Job
 from .reports import Reports
 from .results import Results
 from .schema import SCHEMA
-from .statefile import DamagedStateFile, StateFile, StoreUnavailable, set_aside, take_lock
+from .statefile import DamagedStateFile, StateDiskUnwritable, StateFile, StoreUnavailable, set_aside, take_lock
 
 
 class Store(JobQueue, Inputs, Results, Reports, Presence):
@@ -31,4 +31,4 @@ class Store(JobQueue, Inputs, Results, Reports, Presence):
 
 __all__ = ["DamagedStateFile", "INPUT_OPEN", "MAX_INTERRUPTIONS", "SCHEMA", "Input", "Inputs", "Job", "JobQueue",
            "Presence", "Reports",
-           "Results", "StateFile", "Store", "StoreUnavailable", "set_aside", "take_lock"]
+           "Results", "StateDiskUnwritable", "StateFile", "Store", "StoreUnavailable", "set_aside", "take_lock"]

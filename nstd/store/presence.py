@@ -47,6 +47,13 @@ class Presence(StateFile):
     def rebuild_facts(self) -> Optional[dict]:
         return self._get("rebuilt")
 
+    def record_folder_faults(self, faults: dict) -> None:
+        """The folders the daemon cannot write now, by role, with why and the room there is (`nstd status`)."""
+        self._put("folder_faults", faults)
+
+    def folder_faults(self) -> dict:
+        return self._get("folder_faults") or {}
+
     def daemon_facts(self) -> Optional[dict]:
         return self._get("daemon")
 

@@ -24,6 +24,10 @@ class StoreUnavailable(StateError):
     """The state file cannot be written or read right now (disk full, I/O error, locked)."""
 
 
+class StateDiskUnwritable(StoreUnavailable):
+    """The state file's disk is full, or its file system read-only: the machine's fault, waited out."""
+
+
 class DamagedStateFile(StateError):
     """The state file is not a sound SQLite database (`PRAGMA quick_check` fails, or SQLite says it
     is malformed or not a database): waiting will not mend it."""
@@ -32,6 +36,7 @@ class DamagedStateFile(StateError):
 # SQLite's words for a file that waiting will not mend, and for one another process holds.
 DAMAGED = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 HELD = ("SQLITE_BUSY", "SQLITE_LOCKED")
+UNWRITABLE = ("SQLITE_FULL", "SQLITE_READONLY")
 
 
 def _decode_text(raw: bytes) -> str:
@@ -138,6 +143,8 @@ def _unavailable(path: Path, e: sqlite3.OperationalError) -> StoreUnavailable:
     if getattr(e, "sqlite_errorname", "") in HELD:
         return StoreUnavailable(str(path), f"state file locked by another process ({e}): a backup tool holding "
                                            "a transaction, or a second nstd pointed at it")
+    if getattr(e, "sqlite_errorname", "").startswith(UNWRITABLE):
+        return StateDiskUnwritable(str(path), f"state file unavailable ({e})")
     return StoreUnavailable(str(path), f"state file unavailable ({e})")
 
 

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Optional
 
-from .protocol import Done, Failed, JobOrder, Progress, past_time_limit
+from .protocol import CANNOT_WRITE, Done, Failed, JobOrder, Progress, past_time_limit
 
 HOST = socket.gethostname()
 
@@ -137,7 +137,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
             preview_path(outbox, job_id).unlink(missing_ok=True)
         except OSError as e:
             # Outbox not writable, disk full: the job is fine, the place is not. Not an attempt.
-            send(Failed(job_id, f"cannot write the results to {image_path.parent}: {e}", permanent=False,
+            send(Failed(job_id, f"{CANNOT_WRITE}{image_path.parent}: {e}", permanent=False,
                              environmental=True))
             return
     except Abandoned:

@@ -29,6 +29,7 @@ class JobOrder:
 
 
 PAST_TIME_LIMIT = "the job ran past worker.job_timeout_minutes"
+CANNOT_WRITE = "cannot write the results to "   # a Failed that is the outbox's, not the job's
 
 
 def past_time_limit(seconds: float) -> str:

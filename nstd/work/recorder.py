@@ -7,7 +7,9 @@ notification and log line.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -16,15 +18,16 @@ from nstd.config import Config
 from nstd.core.fileids import present
 from nstd.core.mounts import MountWatch
 from nstd.core.backoff import Backoff
-from nstd.core.humane import first_line
+from nstd.core.humane import first_line, size_words
 from nstd.core.jobs import JobState
+from nstd.ops.folderfaults import FolderFaults, free_bytes
 from nstd.ops.metrics import Metrics
 from nstd.ops.notify import Notifications
 from nstd.outbox.files import atomic_write_bytes, link_or_copy, log_path_for, output_path, probe_writable, result_exists
 from nstd.store import Job, Store
 
 from .faults import MachineFaults
-from .protocol import JobOrder
+from .protocol import CANNOT_WRITE, JobOrder
 
 MAX_DISPATCH_BACKOFF = 60.0
 PROGRESS_LOG_SECONDS = 15.0
@@ -34,10 +37,15 @@ PROGRESS_WRITE_SECONDS = 1.0
 class JobRecorder:
     def __init__(self, config: Config, store: Store, log, on_change: Callable[[], None],
                  on_progress: Callable[[int, dict], None] = lambda *_: None, metrics: Optional[Metrics] = None,
-                 notifications: Optional[Notifications] = None):
+                 notifications: Optional[Notifications] = None, folder_faults: Optional[FolderFaults] = None):
         self.config, self.store, self.log = config, store, log
         self.metrics = metrics or Metrics()
         self.notifications = notifications or Notifications([], [], log)
+        self.folders = folder_faults or FolderFaults(store, log, self.metrics, self.notifications)
+        # The room a painting takes (its last one's files) and the free space a painting last did not
+        # fit in: a full outbox is not painted into again until it has more room than then.
+        self.painting_bytes: Optional[int] = None
+        self.did_not_fit: Optional[int] = None
         self.on_change, self.on_progress = on_change, on_progress
         self.dispatch_pause = Backoff(1.0, MAX_DISPATCH_BACKOFF)
         self.faults = MachineFaults(store, log, self.metrics, self.notifications)
@@ -61,12 +69,14 @@ class JobRecorder:
         out = result_path(self.config, job)
         try:
             probe_writable(out.parent)
+            self._check_room(out.parent)
+            self.folders.fine("outbox")
             if self._deliver_from_twin(job, out):
                 return None
         except OSError as e:
             # Outbox not writable or full: find out before painting, not after. Not an attempt.
             self.store.release(job.id)
-            self.pause_dispatch(job.id, f"cannot write the results to {out.parent}: {e}", now)
+            self.pause_dispatch(job.id, f"{CANNOT_WRITE}{out.parent}: {e}", now, painted=False)
             return None
         self.log.info("job running", job_id=job.id, input=job.input_relpath, style=job.style,
                       attempt=job.attempts, state=JobState.RUNNING.value)
@@ -85,6 +95,8 @@ class JobRecorder:
     def done(self, job_id: int, outputs: dict) -> None:
         self.last_progress_write.pop(job_id, None)
         self.store.finish(job_id, outputs)
+        self.painting_bytes = self._bytes_of(outputs) or self.painting_bytes
+        self.did_not_fit = None
         self.metrics.job_done(self.store.job(job_id).rule, outputs)
         self.notifications.job_done()
         self.metrics.last_success.set(time.time())
@@ -144,10 +156,47 @@ class JobRecorder:
         root = self.config.input_root(job.input_path)
         return root is not None and present(job.input_path, root)
 
-    def pause_dispatch(self, job_id: int, error: str, now: float) -> None:
+    def pause_dispatch(self, job_id: int, error: str, now: float, painted: bool = True) -> None:
+        """The job is back in the queue, not by its fault: a worker host that cannot work, or the
+        outbox that cannot take its results (`painted`: found after painting, not before)."""
         wait = self.dispatch_pause.failed(now)
         self.log.error("cannot write results: pausing the queue", job_id=job_id, error=error,
                        retry_in_s=wait, state=JobState.QUEUED.value)
+        if not error.startswith(CANNOT_WRITE):
+            return
+        folder = result_path(self.config, self.store.job(job_id)).parent
+        if painted and _full(error):
+            self.did_not_fit = free_bytes(folder)
+        self.folders.failed("outbox", folder, error.split(": ", 1)[-1], needs=self._room_needed()[1])
+
+    def _room_needed(self) -> tuple[Optional[int], str]:
+        """The bytes a painting needs in the outbox, as far as nstd knows, and the words for it."""
+        known, short = self.painting_bytes, self.did_not_fit
+        if known and (short is None or known > short):
+            return known, f"a painting needs about {size_words(known)} (the last one's files)"
+        if short is not None:
+            return short + 1, f"a painting needs more than the {size_words(short)} the last one did not fit in"
+        return None, ""
+
+    def _check_room(self, folder: Path) -> None:
+        """ENOSPC before painting where the outbox has less room than a painting takes."""
+        (needs, words), free = self._room_needed(), free_bytes(folder)
+        if needs is not None and free is not None and free < needs:
+            raise OSError(errno.ENOSPC, f"No space left on device: {size_words(free)} free; {words}")
+
+    def _bytes_of(self, outputs: dict) -> int:
+        """What the painting's files take: the image, its loss log and plot, its thumbnails."""
+        thumbs = []
+        for value in (outputs.get("thumbs") or {}).values():
+            thumbs += value if isinstance(value, list) else [value]
+        total = 0
+        for f in [outputs.get("image"), outputs.get("log"), outputs.get("plot"),
+                  *(self.config.outbox / t for t in thumbs if isinstance(t, str))]:
+            try:
+                total += os.stat(f).st_size if f else 0
+            except OSError:
+                pass
+        return total
 
     def _deliver_from_twin(self, job: Job, out: Path) -> bool:
         """The same painting made for another drop of this photo: deliver it under this name too."""
@@ -168,6 +217,10 @@ class JobRecorder:
             return True
         return False
 
+
+
+def _full(error: str) -> bool:
+    return any(words in error for words in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT)))
 
 
 def result_path(config: Config, job: Job) -> Path:

@@ -19,6 +19,7 @@ from nstd.config import Config
 from nstd.core.backoff import Backoff
 from nstd.core.errors import WorkerStartError
 from nstd.core.jobs import JobState
+from nstd.ops.folderfaults import FolderFaults
 from nstd.ops.metrics import Metrics
 from nstd.ops.notify import Notifications
 from nstd.store import Store
@@ -35,10 +36,12 @@ WORKER_BOOT_SECONDS = 300.0
 class WorkerSupervisor:
     def __init__(self, config: Config, store: Store, log, spawn: Callable[[Config], object],
                  on_change: Callable[[], None], on_progress: Callable[[int, dict], None] = lambda *_: None,
-                 metrics: Optional[Metrics] = None, notifications: Optional[Notifications] = None):
+                 metrics: Optional[Metrics] = None, notifications: Optional[Notifications] = None,
+                 folder_faults: Optional[FolderFaults] = None):
         self.config, self.store, self.log, self.spawn = config, store, log, spawn
         self.metrics = metrics or Metrics()
-        self.recorder = JobRecorder(config, store, log, on_change, on_progress, self.metrics, notifications)
+        self.recorder = JobRecorder(config, store, log, on_change, on_progress, self.metrics, notifications,
+                                    folder_faults)
         self.worker = None
         self.restart = Backoff(1.0, MAX_RESTART_BACKOFF)
         self.last_heard = 0.0

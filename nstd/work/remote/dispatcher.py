@@ -19,6 +19,7 @@ from typing import Callable, Optional
 from nstd.config import Config
 from nstd.core.backoff import Backoff
 from nstd.core.jobs import JobState
+from nstd.ops.folderfaults import FolderFaults
 from nstd.ops.metrics import Metrics
 from nstd.ops.notify import Notifications
 from nstd.store import Store
@@ -39,9 +40,11 @@ OWNER_REFRESH_SECONDS = 5.0
 class RemoteDispatcher:
     def __init__(self, config: Config, store: Store, log, on_change: Callable[[], None],
                  on_progress: Callable[[int, dict], None] = lambda *_: None, metrics: Optional[Metrics] = None,
-                 notifications: Optional[Notifications] = None):
+                 notifications: Optional[Notifications] = None,
+                 folder_faults: Optional[FolderFaults] = None):
         self.config, self.store, self.log = config, store, log
-        self.recorder = JobRecorder(config, store, log, on_change, on_progress, metrics, notifications)
+        self.recorder = JobRecorder(config, store, log, on_change, on_progress, metrics, notifications,
+                                    folder_faults)
         self.broker = None
         self.consumer = None
         self.pending: deque = deque()   # reports read but not yet recorded (the state file was full)
