@@ -34,6 +34,8 @@ TICK_SECONDS = 0.2
 LEASE_CHECK_SECONDS = 5.0
 PRESENCE_REFRESH_SECONDS = 2.0
 REPORTS_PER_TICK = 200
+REDIS_FULL = ("Redis is at its maxmemory and refuses writes: nothing is lost, the jobs wait here; give it room "
+              "(raise maxmemory, free memory there) and dispatch resumes by itself")
 OWNER_REFRESH_SECONDS = 5.0
 
 
@@ -119,7 +121,7 @@ class RemoteDispatcher:
             wait = self.redis_backoff.failed(now)
             self.redis_error = str(e) or type(e).__name__
             self.log.error("cannot reach Redis: jobs wait in the state file", error=self.redis_error,
-                           retry_in_s=wait)
+                           retry_in_s=wait, **({"why": REDIS_FULL} if "maxmemory" in self.redis_error else {}))
             self.shutdown()
             self.leases.forget()
             return
