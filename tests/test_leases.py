@@ -138,20 +138,25 @@ def test_a_burst_over_two_hosts_survives_redis_host_and_daemon_faults(tmp_path):
 
 def test_a_host_partitioned_mid_job_loses_it_to_the_other_and_one_result_stands(tmp_path, daemons, redis_server):
     """SIGSTOP: the host is alive but silent (a network partition, a hung kernel). Its job goes to
-    the other host; when it wakes, its late painting lands on the same name and its report changes
-    nothing."""
+    the other host; when it wakes, it finishes painting, finds the other's result in place and
+    leaves it (image and loss log untouched), and its report changes nothing."""
     import signal
 
     config, first, d = one_photo_on_one_host(tmp_path, daemons, redis_server, iterations=600)
+    wait_for(lambda: job_rows(config)[0]["progress"], 60, what="the first host painting")
     first.proc.send_signal(signal.SIGSTOP)  # before the second host starts, or the first may finish first
     try:
         second = daemons(config, command="worker")
         wait_for(lambda: second.saw("worker ready"), 120, what="the second worker host")
         wait_for(lambda: second.saw("job running", job_id=1), 180, what="the job handed to the second host")
         all_done_once(tmp_path, config, ["photo.png"])
+        image = next((tmp_path / "outbox").rglob("photo__stripes.png"))
+        standing = image.stat().st_ino, image.read_bytes(), image.with_suffix(".json").read_bytes()
     finally:
         first.proc.send_signal(signal.SIGCONT)
     wait_for(lambda: first.saw("job finished", job_id=1), 180, what="the woken host to end its copy")
+    assert first.saw("result already in place: not painted over", job_id=1)
     assert first.proc.poll() is None
     all_done_once(tmp_path, config, ["photo.png"])                    # still one result, one job, done
+    assert (image.stat().st_ino, image.read_bytes(), image.with_suffix(".json").read_bytes()) == standing
     assert job_rows(config)[0]["attempts"] == 1

@@ -1,9 +1,11 @@
 """Redis misbehaving beyond a restart (issue 32 item 7), against a real redis-server, a real
-`nstd worker` host and a real daemon: stalled (SIGSTOP) mid-job, and full (at `maxmemory`). Each
-ends with one result per photo, every job done, none "running" and no photo failed or blamed."""
+`nstd worker` host and a real daemon: stalled (SIGSTOP) mid-job, full (at `maxmemory`), and
+restarted without its data. Each ends with one result per photo, every job done, none "running"
+and no photo failed or blamed."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 
@@ -69,3 +71,20 @@ def test_redis_at_maxmemory_refuses_writes_and_nothing_is_lost(tmp_path, daemons
     all_done_once(tmp_path, config, names)
     assert [r["attempts"] for r in job_rows(config)] == [1, 1, 1] and nothing_failed(tmp_path)
     client.close()
+
+
+def test_redis_restarted_without_its_data_mid_job_the_photo_is_painted_once(tmp_path, daemons, redis_server):
+    """The queue, the host's ack and every presence key gone at once (a Redis on a tmpfs rebooted,
+    a FLUSHALL): the host goes on painting and names its job again, so the daemon neither sends it
+    a second time nor leaves it running; a photo dropped after the loss is sent anew."""
+    config, w, d = one_photo_on_one_host(tmp_path, daemons, redis_server, iterations=1500)
+    wait_for(lambda: job_rows(config) and job_rows(config)[0]["progress"], 120, what="the job under way")
+    redis_server.stop()
+    assert not w.saw("job finished", job_id=1)                          # mid-job, not after it
+    shutil.rmtree(redis_server.folder)                                  # its append-only file with it
+    redis_server.start()
+    (tmp_path / "inbox" / "after.png").write_bytes(png(78))
+    all_done_once(tmp_path, config, ["photo.png", "after.png"])
+    assert [r["attempts"] for r in job_rows(config)] == [1, 1]
+    assert len(w.saw("job running", job_id=1)) == 1                      # painted once, not twice
+    assert nothing_failed(tmp_path)

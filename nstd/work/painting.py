@@ -74,10 +74,15 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
     image_path = Path(job.output)
     outbox = Path(job.outbox)
     preview_every = job.preview_every
-    if result_exists(image_path, job.key, job.relpath):
-        # A crash came between writing the result and recording it: done already, not again.
+
+    def result_in_place() -> bool:
+        if not result_exists(image_path, job.key, job.relpath):
+            return False
         send(Done(job_id, {"image": str(image_path), "log": str(image_path.with_suffix(".json")),
-                                "recovered": True}))
+                           "recovered": True}))
+        return True
+
+    if result_in_place():  # a crash came between writing the result and recording it: done already
         return
     last_sent = [0.0]
     deadline = time.monotonic() + job.timeout_s if job.timeout_s else None
@@ -126,6 +131,13 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
         result = engine.run(content, styles, params, progress=progress)
         log = loss_log(result, job_id=job_id, job_key=job.key, input=job.relpath, input_sha256=job.sha256,
                        rule=job.rule, style=job.style, style_files=style_files)
+        if result_in_place():
+            # Another copy of this job finished first: this host froze past its lease and the job
+            # was painted elsewhere meanwhile. The first result stands; this one is not written
+            # over it (its log would no longer match its image). Two copies ending within the
+            # same few milliseconds could still both write: the same request, either result whole.
+            preview_path(outbox, job_id).unlink(missing_ok=True)
+            return
         try:
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
             sizes = tuple(_size_label(s["size"]) for s in result.info.get("schedule", ()))

@@ -138,6 +138,8 @@ def run(config: Config) -> int:
             return
         elif isinstance(message, Done):
             out = dict(message.outputs)
+            if out.get("recovered"):
+                log.info("result already in place: not painted over", job_id=message.job_id, image=out.get("image"))
             for k in ("image", "log", "plot"):
                 if k in out:
                     out[k] = paths.there(out[k])
