@@ -149,8 +149,16 @@ class Intake:
         while (self.settled_new or self.settled_again) and time.monotonic() < budget_end:
             path, attempts = (self.settled_new or self.settled_again).popleft()
             self._settled(Path(path), attempts, now)
-        for inspection in self.inspector.results(now):
-            self._inspected(inspection, now)
+        inspections = self.inspector.results(now)
+        for i, inspection in enumerate(inspections):
+            try:
+                self._inspected(inspection, now)
+            except StoreUnavailable:
+                # The ones read with it are not recorded either: looked at again once the store is
+                # back, not left to the next periodic rescan (ten minutes on).
+                for later in inspections[i + 1:]:
+                    self.tracker.observe(later.path, now)
+                raise
 
     def _inbox_present(self) -> bool:
         identity = self._inbox_identity()
@@ -163,7 +171,10 @@ class Intake:
                     self.watcher.close()
                     self.watcher = None
             else:
-                self.log.warning("the inbox folder is back (or was replaced): watching it again")
+                was = self.inbox_id
+                self.log.warning("the inbox folder is back (or was replaced): watching it again",
+                                 change="another file system: a share or disk unmounted, or mounted over it"
+                                 if was is not None and was[0] != identity[0] else "a new folder")
                 self.start()
                 self.next_rescan = 0.0
             self.inbox_id = identity
