@@ -39,8 +39,12 @@ def test_nfc_and_nfd_of_one_name_and_long_names_cut_alike_each_keep_their_own_re
         (tmp_path / "inbox" / name).write_bytes(png(i + 1))  # four different photos
     d = daemons(config)
     d.wait_ready()
-    wait_for(lambda: sorted(p.name for p in (tmp_path / "archive").iterdir()) == sorted(names)
-             if (tmp_path / "archive").exists() else False, 120, what="all four archived under their own names")
+    archive = tmp_path / "archive"
+    wait_for(lambda: archive.exists() and len(list(archive.iterdir())) == 4
+             and not list((tmp_path / "inbox").iterdir()), 120, what="all four archived, each in a place of its own")
+    kept = sorted(p.name for p in archive.iterdir())
+    assert NFC in kept and NFD in kept                                  # byte names, as the share gave them
+    assert len([n for n in kept if n.startswith("x" * 100)]) == 2        # cut to fit, apart by a hash
     assert len(results(tmp_path / "outbox")) == 4 and owners(tmp_path / "outbox") == set(names)
     assert all(len(p.name.encode()) <= 255 - len(".loss") for p in results(tmp_path / "outbox"))
     assert sorted(r["relpath"] for r in job_rows(config)) == sorted(names)
