@@ -154,8 +154,7 @@ class Intake:
             try:
                 self._inspected(inspection, now)
             except StoreUnavailable:
-                # The ones read with it are not recorded either: looked at again once the store is
-                # back, not left to the next periodic rescan (ten minutes on).
+                # Those read with it are not recorded either: seen again now, not at the periodic rescan.
                 for later in inspections[i + 1:]:
                     self.tracker.observe(later.path, now)
                 raise
