@@ -1,6 +1,7 @@
 """Machine faults in turn over a stream of photos, against one real `nstd run` (issue 32 item 8).
 
     sudo .venv/bin/python bench/machine_faults.py [--per-fault 4] [--hold 8] [--flood 60] [--only NAME ...]
+                                                  [--json figures.json]
 
 The workspace is made so that each fault is the real thing: the outbox, the archive and the
 state file's folder are small tmpfs mounts (filled up, remounted read-only), the inbox is a bind
@@ -19,6 +20,7 @@ failed, or a fault went untold.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -26,27 +28,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from rig import Daemon, photo_bytes, restarted, sql, wait_for
 
 from conftest import make_style
+from faultkit import fill_disk, hold_state_lock, tear_a_page
 
-PAGE = 4096
 # SQLite waits 30 s for a lock before it gives up: the longest a fault here takes to be told.
 TELL_WITHIN_SECONDS = 120.0
 FOLDER_TOLD = "a folder cannot be written: the work that needs it waits, and resumes by itself once it can"
-HOLDER = """
-import pathlib, sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("holding", flush=True)
-while not pathlib.Path(sys.argv[2]).exists():
-    time.sleep(0.1)
-db.execute("COMMIT")
-"""
 
 
 def mount(*args: str) -> None:
@@ -60,20 +53,6 @@ def remount(folder: Path, mode: str) -> None:
             return
         time.sleep(0.1)
     raise SystemExit(f"cannot remount {folder} {mode}")
-
-
-def fill(folder: Path) -> None:
-    with open(folder / "ballast", "wb", buffering=0) as f:
-        try:
-            while True:
-                f.write(b"\0" * 65536)
-        except OSError:
-            pass
-        try:
-            while True:  # the last few blocks
-                f.write(b"\0" * 512)
-        except OSError:
-            pass
 
 
 @dataclass
@@ -137,16 +116,11 @@ def _kill_daemon(ws: Workspace) -> None:
 
 def _stop_and_tear_a_page(ws: Workspace) -> None:
     ws.daemon.stop()
-    data = bytearray(ws.state.read_bytes())
-    data[PAGE:2 * PAGE] = bytes(range(256)) * (PAGE // 256)  # garbage where a table's root lies
-    ws.state.write_bytes(bytes(data))
+    tear_a_page(ws.state)
 
 
 def _hold_the_state_file(ws: Workspace) -> None:
-    ws.holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(ws.state), str(ws.folder / "release")],
-                                 stdout=subprocess.PIPE, text=True)
-    if ws.holder.stdout.readline().strip() != "holding":
-        raise SystemExit("the lock holder did not get its lock")
+    ws.holder = hold_state_lock(ws.state, ws.folder / "release")
 
 
 def _let_go_of_the_state_file(ws: Workspace) -> None:
@@ -171,7 +145,7 @@ def _nothing(ws: Workspace) -> None:
 
 FAULTS = [
     Fault("none (the baseline)", _nothing, _nothing),
-    Fault("outbox disk full", lambda ws: fill(ws.folder / "outbox"),
+    Fault("outbox disk full", lambda ws: fill_disk(ws.folder / "outbox"),
           lambda ws: (ws.folder / "outbox" / "ballast").unlink(),
           told=(FOLDER_TOLD, "cannot write results: pausing the queue"), needs_root=True),
     Fault("outbox read-only", lambda ws: remount(ws.folder / "outbox", "ro"),
@@ -180,7 +154,7 @@ FAULTS = [
     Fault("archive read-only", lambda ws: remount(ws.folder / "archive", "ro"),
           lambda ws: remount(ws.folder / "archive", "rw"),
           told=(FOLDER_TOLD, "cannot file the input away; will try again"), needs_root=True),
-    Fault("state file's disk full", lambda ws: fill(ws.folder / "state"),
+    Fault("state file's disk full", lambda ws: fill_disk(ws.folder / "state"),
           lambda ws: (ws.folder / "state" / "ballast").unlink(),
           told=("cannot use the state file: pausing",), needs_root=True),
     # A backup tool's long transaction: SQLite waits 30 s for the lock before the daemon can say so.
@@ -325,6 +299,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="faults whose name starts with one of these words")
     ap.add_argument("--ceiling", type=float, default=600.0, help="the longest wait for any one step")
     ap.add_argument("--keep", action="store_true", help="leave the workspace for a look")
+    ap.add_argument("--json", type=Path, help="also write the rows and the skipped faults to this file")
     args = ap.parse_args()
     ws = make_workspace(as_root=os.geteuid() == 0)
     rows, skipped = [], []
@@ -358,6 +333,9 @@ def main() -> int:
     print(f"  photos {len(ws.dropped)}; not done at the end {len(earlier)}; duplicates "
           f"{sum(r.duplicates for r in rows)}; wrongly failed {sum(r.wrongly_failed for r in rows)}; "
           f"faults untold {sum(1 for r in rows if r.note)}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": [asdict(r) for r in rows], "skipped": skipped,
+                                         "not_done": earlier}, indent=1))
     if args.keep:
         print(f"  workspace kept: {ws.folder}")
     else:

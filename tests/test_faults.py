@@ -14,6 +14,7 @@ import pytest
 
 from chaos import HOSTILE_DONE, HOSTILE_REFUSED, run_chaos
 from conftest import ROOT, job_rows, png, wait_for, write_config
+from faultkit import fill_disk
 from test_operations import Hook, free_port, sample, scrape
 
 pytestmark = pytest.mark.slow
@@ -173,13 +174,7 @@ def test_full_disk_pauses_and_resumes(tmp_path, daemons):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     hook, port = Hook(), free_port()
     try:
-        filler = outbox / "filler"
-        with open(filler, "wb", buffering=0) as f:  # fill the disk completely
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
+        filler = fill_disk(outbox)
         config = write_config(tmp_path, extra=f"metrics:\n  listen: 127.0.0.1:{port}\nnotify:\n  urls:\n"
                                               f"    - json://127.0.0.1:{hook.port}/nstd\n")
         (tmp_path / "inbox").mkdir()
@@ -243,13 +238,7 @@ def test_a_full_disk_under_the_state_file_is_waited_out_and_every_photo_painted(
         for i in range(3):
             (tmp_path / "inbox" / f"p{i}.png").write_bytes(png(i))
         wait_for(lambda: d.saw("job running"), 60, what="the first job painting")
-        filler = state / "filler"
-        with open(filler, "wb", buffering=0) as f:  # the state's disk full mid-job
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError:
-                pass
+        filler = fill_disk(state)  # the state's disk full mid-job
         # Held full through a few of the daemon's retries (1, 2, 4 s apart), as a disk stays full a while.
         wait_for(lambda: len(d.saw("cannot use the state file: pausing")) >= 3, 60, what="the full disk noticed")
         # Two more dropped while nothing can be recorded, read together: the first's record fails, and

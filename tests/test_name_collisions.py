@@ -7,12 +7,15 @@ nothing overwrites another."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 import unicodedata
 
 import pytest
 
-from conftest import job_rows, png, wait_for, write_config
+from conftest import ROOT, job_rows, png, wait_for, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -52,26 +55,55 @@ def test_nfc_and_nfd_of_one_name_and_long_names_cut_alike_each_keep_their_own_re
     assert d.stop() == 0
 
 
-@pytest.fixture
-def casefold_folders(tmp_path):
-    """An outbox and an archive on one case-insensitive ext4 (casefold), as a Windows or macOS share is."""
-    image, mnt = tmp_path / "casefold.img", tmp_path / "share"
-    mnt.mkdir()
+def casefold_ext4(tmp_path, mnt) -> str:
+    """mnt as a case-insensitive ext4 (casefold) on a loop device; '' if mounted, else why not."""
+    image = tmp_path / "casefold.img"
     subprocess.run(["truncate", "-s", "32M", str(image)], check=True)
     made = subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "casefold", str(image)], capture_output=True, text=True)
     if made.returncode != 0:
-        pytest.skip(f"cannot make a casefold ext4 here: {made.stderr.strip()[:200]}")
+        return f"cannot make a casefold ext4: {made.stderr.strip()[:200]}"
     mounted = subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip("cannot mount a case-insensitive ext4 here (needs root, a loop device and a kernel with "
-                    f"CONFIG_UNICODE): {mounted.stderr.strip()[:200]}")
+        return ("cannot mount a casefold ext4 (needs root, a loop device, CONFIG_UNICODE): "
+                f"{mounted.stderr.strip()[:200]}")
+    for sub in ("outbox", "archive"):
+        (mnt / sub).mkdir()
+        subprocess.run(["chattr", "+F", str(mnt / sub)], check=True)  # case-insensitive from here down
+    return ""
+
+
+@pytest.fixture
+def casefold_folders(tmp_path):
+    """An outbox and an archive on one case-insensitive folder, as a Windows or macOS share is: a
+    casefold ext4 where the kernel has it, else tests/casefold_share.py's FUSE folder (which folds
+    case as Samba does for its clients)."""
+    mnt = tmp_path / "share"
+    mnt.mkdir()
+    why_not, share = casefold_ext4(tmp_path, mnt), None
     try:
-        for sub in ("outbox", "archive"):
-            (mnt / sub).mkdir()
-            subprocess.run(["chattr", "+F", str(mnt / sub)], check=True)  # case-insensitive from here down
+        if why_not:
+            if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+                pytest.skip(f"{why_not}; and no FUSE here for the stand-in share")
+            pytest.importorskip("mfusepy", reason=f"{why_not}; and no mfusepy for the stand-in share")
+            backing = tmp_path / "share-backing"
+            (backing / "outbox").mkdir(parents=True)
+            (backing / "archive").mkdir()
+            share = subprocess.Popen([sys.executable, str(ROOT / "tests" / "casefold_share.py"), str(backing),
+                                      str(mnt)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            try:
+                wait_for(lambda: os.path.ismount(mnt) or share.poll() is not None, 30, what="the FUSE share mounted")
+            except AssertionError:
+                pass
+            if not os.path.ismount(mnt):
+                share.kill()
+                pytest.skip(f"{why_not}; and the FUSE stand-in did not mount: {share.communicate()[0][-300:]}")
         yield mnt
     finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        if share is not None:
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+            share.wait(30)
+        else:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_names_that_differ_only_in_case_on_a_case_insensitive_share_each_keep_their_own_result(tmp_path, daemons,

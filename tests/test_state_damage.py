@@ -13,9 +13,9 @@ import sys
 import pytest
 
 from conftest import ROOT, job_rows, png, wait_for, write_config
+from faultkit import cut_short, hold_state_lock, tear_a_page
 
 pytestmark = pytest.mark.slow
-PAGE = 4096  # SQLite's default page size, which nstd keeps
 
 
 def nstd(config, *args) -> subprocess.CompletedProcess:
@@ -25,19 +25,6 @@ def nstd(config, *args) -> subprocess.CompletedProcess:
 
 def painted(tmp_path, names) -> bool:
     return all((tmp_path / "archive" / n).is_file() for n in names)
-
-
-def tear_a_page(state):
-    """Garbage over the second page, where a table's root lies: what a torn write leaves."""
-    data = bytearray(state.read_bytes())
-    data[PAGE:2 * PAGE] = bytes(range(256)) * (PAGE // 256)
-    state.write_bytes(bytes(data))
-
-
-def cut_short(state):
-    """The file's second half gone, as a disk that crashed mid-write can leave it."""
-    data = state.read_bytes()
-    state.write_bytes(data[: len(data) // 2])
 
 
 def quick_check_fails(state) -> bool:
@@ -101,19 +88,6 @@ def test_a_damaged_state_file_is_set_aside_and_the_state_rebuilt_from_the_folder
     assert d2.stop() == 0
 
 
-HOLDER = """
-import sqlite3, sys, pathlib
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("holding", flush=True)
-release = pathlib.Path(sys.argv[2])
-import time
-while not release.exists():
-    time.sleep(0.1)
-db.execute("COMMIT")
-"""
-
-
 def test_a_state_file_held_by_another_process_is_waited_out_with_a_message(tmp_path, daemons):
     config = write_config(tmp_path)
     (tmp_path / "inbox").mkdir()
@@ -122,10 +96,8 @@ def test_a_state_file_held_by_another_process_is_waited_out_with_a_message(tmp_p
     wait_for(lambda: painted(tmp_path, ["p1.png"]), 90, what="the first photo painted")
     assert d.stop() == 0
     release = tmp_path / "release"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / ".nstd" / "state.sqlite"), str(release)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = hold_state_lock(tmp_path / ".nstd" / "state.sqlite", release)
     try:
-        assert holder.stdout.readline().strip() == "holding"
         (tmp_path / "inbox" / "p2.png").write_bytes(png(2))
         d2 = daemons(config)
         (event,) = wait_for(lambda: d2.saw("waiting for the state file") or d2.proc.poll() is not None, 120,
