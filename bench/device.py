@@ -49,7 +49,7 @@ FULL = {"floor_sizes": [512, 1024], "floor_iterations": 20, "default_sizes": [51
         "seed": {"size": 400, "iterations": 3000}, "print": {"size": 4096, "cap_gb": 6.0, "budget": 120.0},
         "daemon": {"size": 512, "photos": 3}, "peer_steps": (10, 60)}
 TINY = {"floor_sizes": [48], "floor_iterations": 2, "default_sizes": [48],
-        "seed": {"size": 32, "iterations": 4}, "print": {"size": 192, "cap_gb": 0.12, "budget": 15.0},
+        "seed": {"size": 32, "iterations": 4}, "print": {"size": 192, "cap_gb": 0.2, "budget": 15.0},
         "daemon": {"size": 32, "photos": 2}, "peer_steps": (2, 10)}
 LAYERS = TransferParams().style_layers + TransferParams().content_layers
 

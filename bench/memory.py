@@ -1,6 +1,7 @@
 """Peak memory and time of large outputs under a memory cap: `nstd stylize` as a user runs it.
 
     python bench/memory.py [--sizes 1024 2048 4096] [--cap 6] [--iterations 2] [--device cpu]
+                           [--mixed-precision auto|on|off]
 
 Each measurement runs in its own process so that its peak resident set (from wait4) is its own:
 * base:   a process that loads VGG-19 and paints 32 px: torch's and the weights' share, which the
@@ -53,7 +54,7 @@ def measured(cmd: list[str]) -> tuple[float, float]:
 def stylize(args, size: int, out: Path, cap: float | None) -> tuple[float, float, dict]:
     cmd = [sys.executable, "-m", "nstd", "stylize", str(args.content), "--style", str(args.style),
            "-o", str(out), "--size", str(size), "--device", args.device, "--log-every", "1000",
-           "--style-weight", "15", "--iterations", str(args.iterations)]
+           "--style-weight", "15", "--iterations", str(args.iterations), "--mixed-precision", args.mixed_precision]
     if cap:
         cmd += ["--max-memory-gb", str(cap)]
     seconds, peak = measured(cmd)
@@ -68,6 +69,7 @@ def main() -> None:
     ap.add_argument("--cap", type=float, default=6.0, help="--max-memory-gb of the capped runs")
     ap.add_argument("--iterations", type=int, default=2, help="nstd's --iterations (fewer at print sizes)")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--mixed-precision", default="auto", choices=["auto", "on", "off"])
     ap.add_argument("--keep", type=Path, help="keep the capped paintings in this folder")
     args = ap.parse_args()
     from PIL import Image
@@ -76,14 +78,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         _, base = measured([sys.executable, "-m", "nstd", "stylize", str(args.content), "--style", str(args.style),
                             "-o", str(Path(tmp) / "base.png"), "--size", "32", "--iterations", "1",
-                            "--device", args.device])
+                            "--device", args.device, "--mixed-precision", args.mixed_precision])
+        precision = json.loads((Path(tmp) / "base.json").read_text())["precision"]
         print(f"base process (torch, VGG-19, a 32 px painting): {base:.2f} GiB, not counted below; "
-              f"cap {args.cap:g} GB (nstd's GB are GiB)", flush=True)
+              f"cap {args.cap:g} GB (nstd's GB are GiB); the network in {precision}", flush=True)
         print(f"{'output':>10} {'floor':>7} {'whole':>7} {'capped':>7} {'s/it whole':>10} {'s/it capped':>11} "
               f"{'seconds':>8}  schedule (side: iterations, tile core / L-BFGS history)")
         for size in args.sizes:
             w, h = round(w0 * size / max(w0, h0)), round(h0 * size / max(w0, h0))
-            fits = w * h * memory.ACTIVATION_BYTES / 2 ** 30 + 1 < room
+            fits = memory.network_bytes(w * h) / 2 ** 30 + 1 < room
             floor = whole = s_whole = None
             if fits:
                 _, floor = measured([sys.executable, "-c", FLOOR.format(root=str(ROOT), device=args.device, w=w, h=h)])

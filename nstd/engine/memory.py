@@ -2,7 +2,7 @@
 
 Arithmetic on sizes and bytes, no tensors. What a scale holds:
 * VGG-19's activations kept for the backward pass: ACTIVATION_BYTES per pixel of what the network
-  sees at once (the whole image, or one tile with its margin);
+  sees at once (the whole image, or one tile with its margin), and PASS_BYTES beside;
 * image-sized float32 buffers (12 bytes a pixel each): the image, its gradient, the photo, a running
   average and the transient copies of a step (IMAGE_BUFFERS), and L-BFGS's history, two per step
   remembered, up to HISTORY;
@@ -22,11 +22,16 @@ from typing import Callable, Optional
 
 from .errors import ParameterError
 
-# Measured on this project's CPU, float32, VGG-19 to relu4_2, as the growth of resident memory over
-# what the process held just before (tests/test_tiling.py's child): 2.9 KB a pixel for the whole
-# 512x384 image, 2.9 KB for one 232 px tile's forward and backward; the rest of 4 KB is for the
-# second pass's maps and the step's own tensors, which a tiled iteration holds beside.
-ACTIVATION_BYTES = 4096
+# What the network holds while it runs forward and backward over what it sees at once (the whole
+# image, or one tile with its margin): its maps kept for the backward pass and their gradients, per
+# pixel, and per pass, whatever the size, oneDNN's scratch, the weights' bfloat16 copies and what the
+# allocator keeps. Measured as the growth of resident memory (bench/memory.py, the 2-core AMD EPYC,
+# VGG-19 to relu4_2): whole images at 1448x1086 and 2048x1536 grew by 2.0 KB a pixel plus 0.18 GB in
+# bfloat16, 2048x1536 in float32 by 2.4 KB a pixel less the buffers below (2.25 KB). 4 KB a pixel,
+# the figure before, was right for tiles of 232 px (the allocator's share is largest there) and
+# twice what a 2048 px scale needs: its tiles came out half as wide as the cap allowed.
+ACTIVATION_BYTES = 2304
+PASS_BYTES = 128 * 2 ** 20
 IMAGE_BYTES = 12           # one float32 RGB pixel
 IMAGE_BUFFERS = 8
 HISTORY = 100              # L-BFGS's history when nothing is short
@@ -78,6 +83,11 @@ def machine_memory_bytes() -> int:
     return min(total, int(limit)) if limit.isdigit() else total
 
 
+def network_bytes(pixels: int) -> int:
+    """What VGG-19's forward and backward pass over `pixels` at once holds (see ACTIVATION_BYTES)."""
+    return PASS_BYTES + pixels * ACTIVATION_BYTES
+
+
 @dataclass(frozen=True)
 class MemoryPlan:
     core: Optional[int]    # a tile's core side in pixels; None: the whole image at once
@@ -89,26 +99,29 @@ class MemoryPlan:
 
 
 def plan(dims: tuple[int, int], cap_gb: Optional[float], margin: int, stride: int,
-         content_floats_per_pixel: float) -> MemoryPlan:
-    """The plan for one scale of `dims` under `cap_gb` (None: no cap). Tiles only when the whole
-    image does not fit; then L-BFGS keeps what history fits beside the fixed buffers and a tile of
-    EFFICIENT_CORE (at least MIN_HISTORY), and the tiles take the rest."""
+         content_floats_per_pixel: float, iterations: Optional[int] = None) -> MemoryPlan:
+    """The plan for one scale of `dims` under `cap_gb` (None: no cap) that runs `iterations` (None:
+    as many as may come). Tiles only when the whole image does not fit; then L-BFGS keeps what
+    history fits beside the fixed buffers and a tile of EFFICIENT_CORE (at least MIN_HISTORY), and
+    the tiles take the rest. L-BFGS adds one step to its history per iteration, so a scale of 12
+    iterations never holds more than 12: what a longer history would take goes to the tiles."""
     pixels = dims[0] * dims[1]
     vector = pixels * IMAGE_BYTES
     fixed = IMAGE_BUFFERS * vector + int(pixels * content_floats_per_pixel * 4)
     if cap_gb is None:
         return MemoryPlan(core=None, history=HISTORY)
     cap = cap_gb * GB * HEADROOM
-    if fixed + 2 * HISTORY * vector + pixels * ACTIVATION_BYTES <= cap:
-        return MemoryPlan(core=None, history=HISTORY)
-    smallest_tile = (MIN_CORE_STRIDES * stride + 2 * margin) ** 2 * ACTIVATION_BYTES
-    efficient_tile = (EFFICIENT_CORE + 2 * margin) ** 2 * ACTIVATION_BYTES
-    history = max(MIN_HISTORY, min(HISTORY, int((cap - fixed - efficient_tile) // (2 * vector))))
+    most = HISTORY if iterations is None else max(MIN_HISTORY, min(HISTORY, iterations))
+    for history in dict.fromkeys((HISTORY, most)):  # a run given more iterations later keeps it all
+        if fixed + 2 * history * vector + network_bytes(pixels) <= cap:
+            return MemoryPlan(core=None, history=history)
+    smallest_tile = network_bytes((MIN_CORE_STRIDES * stride + 2 * margin) ** 2)
+    efficient_tile = network_bytes((EFFICIENT_CORE + 2 * margin) ** 2)
+    history = max(MIN_HISTORY, min(most, int((cap - fixed - efficient_tile) // (2 * vector))))
     if fixed + 2 * history * vector + smallest_tile > cap:
         need = (fixed + 2 * MIN_HISTORY * vector + smallest_tile) / HEADROOM
         raise ParameterError("max_memory_gb", f"{cap_gb:g} GB cannot hold a {dims[0]}x{dims[1]} painting's "
                                               f"buffers; it needs at least {math.ceil(need / GB * 10) / 10:g} GB")
-    side = math.isqrt(int((cap - fixed - 2 * history * vector) // ACTIVATION_BYTES))
+    side = math.isqrt(max(0, int((cap - fixed - 2 * history * vector - PASS_BYTES) // ACTIVATION_BYTES)))
     core = (side - 2 * margin) // stride * stride
     return MemoryPlan(core=max(MIN_CORE_STRIDES * stride, core), history=history)
-

@@ -124,12 +124,14 @@ class Engine:
             return self.net(x, layers, pooling)
 
     # -- targets --------------------------------------------------------------------------
-    def memory_plan(self, dims: tuple[int, int], params: TransferParams) -> memory.MemoryPlan:
-        """Untiled, or the tile size and L-BFGS history under EngineOptions.max_memory_gb."""
+    def memory_plan(self, dims: tuple[int, int], params: TransferParams,
+                    iterations: Optional[int] = None) -> memory.MemoryPlan:
+        """Untiled, or the tile size and L-BFGS history under EngineOptions.max_memory_gb, for a
+        scale that runs `iterations` (None: unknown)."""
         geometry = tiling.Geometry.of(params.content_layers + params.style_layers)
         floats = sum(CONV_CHANNELS[CONVS[layer_position(k)[0]][0]] / geometry.stride_of(k) ** 2
                      for k in params.content_layers)
-        return memory.plan(dims, self.memory_cap_gb, geometry.margin, geometry.stride, floats)
+        return memory.plan(dims, self.memory_cap_gb, geometry.margin, geometry.stride, floats, iterations)
 
     def style_targets(self, styles: Sequence[StyleImage], dims: tuple[int, int],
                       params: TransferParams, content: torch.Tensor,
