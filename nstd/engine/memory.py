@@ -122,6 +122,6 @@ def plan(dims: tuple[int, int], cap_gb: Optional[float], margin: int, stride: in
         need = (fixed + 2 * MIN_HISTORY * vector + smallest_tile) / HEADROOM
         raise ParameterError("max_memory_gb", f"{cap_gb:g} GB cannot hold a {dims[0]}x{dims[1]} painting's "
                                               f"buffers; it needs at least {math.ceil(need / GB * 10) / 10:g} GB")
-    side = math.isqrt(max(0, int((cap - fixed - 2 * history * vector - PASS_BYTES) // ACTIVATION_BYTES)))
+    side = math.isqrt(int((cap - fixed - 2 * history * vector - PASS_BYTES) // ACTIVATION_BYTES))
     core = (side - 2 * margin) // stride * stride
     return MemoryPlan(core=max(MIN_CORE_STRIDES * stride, core), history=history)
