@@ -94,13 +94,25 @@ class Workspace:
     def failed(self, name: str) -> bool:
         return (self.folder / "failed" / name).exists()
 
+    def painting(self, names: list[str]) -> bool:
+        """One of `names` is being painted (by the daemon's worker here; a host's in redis_faults.py)."""
+        return any(e.get("input") in names for e in self.daemon.saw("job running"))
+
+    def mark(self) -> dict:
+        """Where each log is now: what a fault's telling is looked for after."""
+        return {"daemon": len(self.daemon.events())}
+
+    def told_since(self, mark: dict, events: tuple[str, ...]) -> bool:
+        return any(e.get("event") in events for e in self.daemon.events()[mark.get("daemon", 0):])
+
 
 @dataclass
 class Fault:
     name: str
     start: Callable[[Workspace], None]
     end: Callable[[Workspace], None]
-    told: tuple[str, ...] = ()      # log events that say the daemon saw it
+    told: tuple[str, ...] = ()      # log events that say the daemon (or, with Redis, a host) saw it
+    told_by: Callable[[Workspace, dict], bool] | None = None  # or a check of the logs since the mark
     needs_root: bool = False
     restarts: bool = False          # told only once the daemon is started again, at the fault's end
 
@@ -174,12 +186,15 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.split(" (")[0]).strip("-")[:24]
 
 
-def make_workspace(as_root: bool) -> Workspace:
+def make_workspace(as_root: bool, kind: type[Workspace] = Workspace, iterations: int = 20,
+                   extra: str = "") -> Workspace:
+    """The folders and config; as root the outbox, archive and state folder are small tmpfs mounts
+    and the inbox a bind mount of share/. `extra` is more config (redis_faults.py's worker: part)."""
     folder = Path(tempfile.mkdtemp(prefix="nstd-faults-bench-"))
     for sub in ("styles", "share", "inbox", "outbox", "archive", "state"):
         (folder / sub).mkdir()
     make_style().save(folder / "styles" / "s.png")
-    ws = Workspace(folder, mounted=False, drop_into=folder / "inbox")
+    ws = kind(folder, mounted=False, drop_into=folder / "inbox")
     if as_root:
         try:
             for sub, size in (("outbox", "32m"), ("archive", "16m"), ("state", "8m")):
@@ -192,7 +207,7 @@ def make_workspace(as_root: bool) -> Workspace:
     ws.config.write_text("inbox: ./inbox\noutbox: ./outbox\narchive: ./archive\nfailed: ./failed\n"
                          "state: ./state/nstd.sqlite\nstyles:\n  s: ./styles/s.png\n"
                          'rules:\n  - name: all\n    match: "**/*"\n    style: s\n'
-                         "defaults:\n  size: 48\n  iterations: 20\nwatch:\n  settle_seconds: 0.3\n")
+                         f"defaults:\n  size: 48\n  iterations: {iterations}\nwatch:\n  settle_seconds: 0.3\n" + extra)
     return ws
 
 
@@ -230,26 +245,20 @@ def all_done(ws: Workspace) -> bool:
     return all(ws.done(n) or ws.failed(n) for n in ws.dropped)
 
 
-def told_since(ws: Workspace, seen: int, events: tuple[str, ...]) -> bool:
-    return any(e.get("event") in events for e in ws.daemon.events()[seen:])
-
-
 def run_fault(ws: Workspace, fault: Fault, per_fault: int, hold: float, ceiling: float) -> Row:
     row = Row(fault.name)
     names = [f"{slug(fault.name)}-{i}.jpg" for i in range(per_fault)]
     first, second = names[:math.ceil(per_fault / 2)], names[math.ceil(per_fault / 2):]
-    seen = len(ws.daemon.events())
+    seen = ws.mark()
     ws.drop(first)
-    wait_for(f"{fault.name}: a photo painting", lambda: any(e.get("input") in first
-             for e in ws.daemon.saw("job running")), ceiling, ws.daemon)
+    wait_for(f"{fault.name}: a photo painting", lambda: ws.painting(first), ceiling, ws.daemon)
     t_fault = time.monotonic()
     fault.start(ws)
     ws.drop(second)
-    if fault.told and not fault.restarts:
-        seen_at_start = seen
+    told = fault.told_by or (lambda ws, seen: ws.told_since(seen, fault.told))
+    if (fault.told or fault.told_by) and not fault.restarts:
         try:
-            wait_for(f"{fault.name}: told", lambda: told_since(ws, seen_at_start, fault.told), TELL_WITHIN_SECONDS,
-                     ws.daemon)
+            wait_for(f"{fault.name}: told", lambda: told(ws, seen), TELL_WITHIN_SECONDS, ws.daemon)
             row.told_after = time.monotonic() - t_fault
         except SystemExit as e:
             row.note = str(e)
@@ -257,7 +266,7 @@ def run_fault(ws: Workspace, fault: Fault, per_fault: int, hold: float, ceiling:
     t_end = time.monotonic()
     fault.end(ws)
     if fault.restarts:
-        if told_since(ws, 0, fault.told):
+        if ws.told_since({}, fault.told):
             row.told_after = time.monotonic() - t_end
         else:
             row.note = "not told at the restart"
@@ -291,8 +300,7 @@ def print_table(rows: list[Row]) -> None:
               + (f"  {r.note}" if r.note else ""))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def common_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
     ap.add_argument("--per-fault", type=int, default=4, help="photos dropped per fault (half before it)")
     ap.add_argument("--hold", type=float, default=8.0, help="seconds each fault lasts once told")
     ap.add_argument("--flood", type=int, default=60, help="photos dropped at once at the end (0: none)")
@@ -300,12 +308,16 @@ def main() -> int:
     ap.add_argument("--ceiling", type=float, default=600.0, help="the longest wait for any one step")
     ap.add_argument("--keep", action="store_true", help="leave the workspace for a look")
     ap.add_argument("--json", type=Path, help="also write the rows and the skipped faults to this file")
-    args = ap.parse_args()
-    ws = make_workspace(as_root=os.geteuid() == 0)
+    return ap
+
+
+def run_in_turn(ws: Workspace, faults: list[Fault], args, headline: str, close: Callable[[], None]) -> int:
+    """Every fault in turn, then the flood; the table printed (and written to --json). Exits 1 if a
+    photo is missing, duplicated or failed, or a fault went untold. `close` stops what else runs."""
     rows, skipped = [], []
     try:
         ws.start_daemon()
-        for fault in FAULTS:
+        for fault in faults:
             if args.only and not any(fault.name.startswith(w) for w in args.only):
                 continue
             if fault.needs_root and not ws.mounted:
@@ -321,11 +333,11 @@ def main() -> int:
             ws.daemon.kill()
         if ws.holder is not None and ws.holder.poll() is None:
             ws.holder.kill()
+        close()
         earlier = [n for n in ws.dropped if not ws.done(n)]
         if ws.mounted:
             unmount_all(ws.folder)
-    print(f"machine faults in turn over {len(ws.dropped)} photos, one real nstd run (size 48, 20 iterations), "
-          f"each fault held {args.hold:.0f} s once told")
+    print(f"{headline} over {len(ws.dropped)} photos, each fault held {args.hold:.0f} s once told")
     print_table(rows)
     for s in skipped:
         print(f"  skipped: {s}")
@@ -341,6 +353,13 @@ def main() -> int:
     else:
         shutil.rmtree(ws.folder, ignore_errors=True)
     return 1 if bad or earlier else 0
+
+
+def main() -> int:
+    args = common_arguments(argparse.ArgumentParser(description=__doc__.split("\n\n")[0])).parse_args()
+    ws = make_workspace(as_root=os.geteuid() == 0)
+    return run_in_turn(ws, FAULTS, args, "machine faults in turn, one real nstd run (size 48, 20 iterations),",
+                       close=lambda: None)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Style against content, and time: nstd's default, its old recipe and the `pastiche` CLI.
 
     python bench/quality.py [--size 512] [--pairs tubingen:starry_night boston:shipwreck]
-                            [--weights 1 5] [--strengths 0.5 0.9] [--out bench-out/quality]
+                            [--weights 1 5] [--strengths 0.5 0.9] [--old-layers gatys|default]
+                            [--out bench-out/quality]
     python bench/quality.py --varied [--size 256]    (bench/varied.py: the defaults over a varied set)
     python bench/quality.py --precision [--size 256] [--pairs P:Q] [--same-weight]
                                                       (bench/precision.py: bfloat16 against float32 on that set)
@@ -11,12 +12,15 @@ For each photo:painting pair (from ../shared/images; "graphic" is a drawn painti
 style strength for the current default), in one run:
 * old:      nstd's default before the pyramid: one scale, 200 L-BFGS iterations, relu1_1..relu5_1 at
             style weight 50; a snapshot at 1/3 of its iterations is kept too ("old@1/3");
+            `--old-layers default` runs it on the current default's relu1_1..relu4_1 instead, so
+            that both recipes minimise the same terms and only the schedule and precision differ;
 * new:      nstd's current default (the pyramid, relu1_1..relu4_1, the strength's search) at that strength;
 * pastiche: the `pastiche` CLI (same original VGG-19, L-BFGS) given the new default's wall time,
             from its per-step cost measured here;
 all scored by one yardstick (VGG-19 at the output size; style image scaled to the output's longest side):
-* gram:    the relative Gram distance to the style, mean over relu1_1..relu5_1 (what the optimisers
-           minimise, up to weighting);
+* gram:    the relative Gram distance to the style, mean over relu1_1..relu5_1 (what the old
+           recipe and pastiche minimise, up to weighting);
+* gram4:   the same over relu1_1..relu4_1 (what the current default minimises);
 * swd:     a sliced-Wasserstein distance between the VGG feature distributions of output and style
            (relu1_1..relu4_1, 64 random directions each, relative to the style's spread): a style
            metric no tool minimises;
@@ -70,9 +74,13 @@ def pastiche_step_cost(content: Path, style: Path, size: int, tmp: Path) -> tupl
     return per_step, max(0.0, t_short - short * per_step)
 
 
+AXES = ("gram", "gram4", "swd")
+
+
 def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Path) -> list[dict]:
     """The old recipe in float32, as it ran then; the new default in the precision `auto` picks here."""
     content, style = load_image(content_path), load_image(style_path)
+    old_recipe = OLD if args.old_layers == "gatys" else OLD.replace(style_layers=TransferParams().style_layers)
     scorer = Scorer(engine, content, style, args.size)
     styles = [StyleImage(style, key=str(style_path))]
     per_step, startup = pastiche_step_cost(content_path, style_path, args.size, tmp)
@@ -85,8 +93,8 @@ def run_pair(engine: Engine, content_path: Path, style_path: Path, args, tmp: Pa
             if p.done == third:
                 snaps["image"], snaps["elapsed"] = p.snapshot(), p.elapsed
 
-        old = float32_engine(engine).run(content, styles, OLD.replace(size=args.size, style_weight=OLD.style_weight * m,
-                                                      log_every=50), progress=keep_third)
+        old = float32_engine(engine).run(content, styles, old_recipe.replace(
+            size=args.size, style_weight=OLD.style_weight * m, log_every=50), progress=keep_third)
         new = engine.run(content, styles, TransferParams(size=args.size, style_strength=strength, log_every=50))
         t_old, t_new = old.info["timings"]["total_seconds"], new.info["timings"]["total_seconds"]
         steps = max(1, round(t_new / per_step))
@@ -144,10 +152,10 @@ def draw_frontiers(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     pairs = sorted({r["pair"] for r in rows})
-    fig, axes = plt.subplots(2, len(pairs), figsize=(5 * len(pairs), 8.5), squeeze=False)
+    fig, axes = plt.subplots(len(AXES), len(pairs), figsize=(5 * len(pairs), 4.2 * len(AXES)), squeeze=False)
     style_of = {"old": "o-", "old@1/3": "o:", "new": "s-", "pastiche": "^--"}
     for col, pair in enumerate(pairs):
-        for row, axis in enumerate(("gram", "swd")):
+        for row, axis in enumerate(AXES):
             ax = axes[row][col]
             for tool, fmt in style_of.items():
                 pts = sorted((r["content"], r[axis], r["seconds"]) for r in rows
@@ -156,7 +164,9 @@ def draw_frontiers(rows: list[dict], path: Path) -> None:
                     secs = np.mean([p[2] for p in pts])
                     ax.plot([p[0] for p in pts], [p[1] for p in pts], fmt, label=f"{tool} ({secs:.0f} s)")
             ax.set_xlabel("content distance (relu4_2, relative)")
-            ax.set_ylabel({"gram": "Gram distance to style (relative)", "swd": "sliced Wasserstein to style"}[axis])
+            ax.set_ylabel({"gram": "Gram distance to style, relu1..5 (relative)",
+                           "gram4": "Gram distance to style, relu1..4 (relative)",
+                           "swd": "sliced Wasserstein to style"}[axis])
             ax.set_title(pair)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
@@ -192,6 +202,9 @@ def main() -> None:
                     help="multipliers of the old recipe's and pastiche's default style weights")
     ap.add_argument("--strengths", nargs="+", type=float, default=[0.5, 0.9],
                     help="the current default's style_strength at each point, paired with --weights")
+    ap.add_argument("--old-layers", choices=("gatys", "default"), default="gatys",
+                    help="the old recipe's style layers: relu1_1..relu5_1 as it ran (gatys), or the current "
+                         "default's relu1_1..relu4_1, so that only the schedule and precision differ")
     ap.add_argument("--varied", action="store_true",
                     help="instead: old and new default and strengths over photos x landscape, portrait and "
                          "graphic paintings (bench/varied.py)")
@@ -215,7 +228,7 @@ def main() -> None:
         ap.error("--weights and --strengths pair up: give as many of each")
     engine = Engine()
     print(f"size {args.size}; device {engine.device}; torch threads {torch.get_num_threads()}; "
-          f"old recipe in float32, new default in {engine.precision}; "
+          f"old recipe in float32 on {args.old_layers} layers, new default in {engine.precision}; "
           f"new default {TransferParams().iterations} iterations at the output size, pyramid from "
           f"{TransferParams().first_scale} px", flush=True)
     rows: list[dict] = []
@@ -227,13 +240,14 @@ def main() -> None:
             rows += pair_rows
             contact_sheet(rows, f"{c}:{s}", load_image(found[0]), load_image(found[1]),
                           args.out / f"contact-{c}-{s}.jpg")
-    print(f"\n{'pair':28} {'tool':9} {'weight':>6} {'seconds':>8} {'iters':>6} {'gram':>7} {'swd':>7} {'content':>8}")
+    print(f"\n{'pair':28} {'tool':9} {'weight':>6} {'seconds':>8} {'iters':>6} {'gram':>7} {'gram4':>7} {'swd':>7} "
+          f"{'content':>8}")
     for r in rows:
         print(f"{r['pair']:28} {r['tool']:9} {r['weight']:6g} {r['seconds']:8.1f} {r['iterations']:6d} "
-              f"{r['gram']:7.3f} {r['swd']:7.3f} {r['content']:8.3f}")
+              f"{r['gram']:7.3f} {r['gram4']:7.3f} {r['swd']:7.3f} {r['content']:8.3f}")
     print("\ngoals (gaps: the new default's style distance against the old frontier's at the same content "
           "distance; negative is better)")
-    for axis in ("gram", "swd"):
+    for axis in AXES:
         print("\n".join(goals(rows, axis)))
     draw_frontiers(rows, args.out / "frontier.png")
     (args.out / "rows.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "image"} for r in rows],

@@ -69,15 +69,16 @@ def free_port() -> int:
 
 
 class Daemon:
-    """One `nstd --log-json run`, its log appended to folder/daemon.log."""
+    """One `nstd --log-json run` (or another command: `worker` for a worker host), its log appended
+    to folder/daemon.log (or folder/`log_name`)."""
 
-    def __init__(self, folder: Path, config: Path):
+    def __init__(self, folder: Path, config: Path, command: str = "run", log_name: str = "daemon.log"):
         self.folder, self.config = folder, config
-        self.log_path = folder / "daemon.log"
+        self.log_path = folder / log_name
         self.log_from = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "a")
         self.started = time.monotonic()
-        self.proc = subprocess.Popen([*NSTD, "--log-json", "run", "--config", str(config)],
+        self.proc = subprocess.Popen([*NSTD, "--log-json", command, "--config", str(config)],
                                      cwd=folder, stdout=self.log, stderr=self.log)
         self.peak = 0
 
