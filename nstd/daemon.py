@@ -297,7 +297,7 @@ class Daemon:
             self.log.error("cannot record the reload's outcome", state=e.file, error=e.cause)
 
     def _progress(self, job_id: int, progress: dict) -> None:
-        self.gallery.soon()
+        self.gallery.progressed(job_id, progress)
         if self.progress_view:
             self.progress_view(job_id, progress)
 

@@ -247,3 +247,32 @@ def test_running_job_shows_progress_and_a_preview(tmp_path, daemon_with):
     assert d.stop() == 0
     page = (outbox / "index.html").read_text()
     assert "daemon stopped at" in page and "ETA" not in page and 'http-equiv="refresh"' not in page
+
+
+def test_a_running_card_that_gains_its_host_or_preview_is_rewritten_at_once_else_within_the_period(tmp_path):
+    """The rewrite decision alone, on a fake clock and a stand-in log (no page is written here):
+    progress alone waits for the period; the first word of a job, its host and its first preview,
+    do not, or a job shorter than the period ends before its card ever showed them."""
+    from nstd.outbox.thumbs import preview_path
+    from nstd.review.gallery import REFRESH_SECONDS
+    from nstd.review.refresh import GalleryRefresh
+
+    clock = [100.0]
+    refresh = GalleryRefresh(store=None, outbox=tmp_path, log=None, clock=lambda: clock[0])
+    refresh.due = None                                              # the pages are current
+    refresh.progressed(1, {"done": 1, "host": "h"})
+    assert refresh.due == 0.0                                       # its first progress, on host h
+    refresh.due = None
+    refresh.progressed(1, {"done": 2, "host": "h"})
+    assert refresh.due == 100.0 + REFRESH_SECONDS                   # numbers only: within the period
+    clock[0] = 101.0
+    refresh.progressed(1, {"done": 3, "host": "h"})
+    assert refresh.due == 100.0 + REFRESH_SECONDS                   # not put off by more progress
+    preview = preview_path(tmp_path, 1)
+    preview.parent.mkdir(parents=True)
+    preview.write_bytes(b"jpeg")
+    refresh.progressed(1, {"done": 5, "host": "h"})
+    assert refresh.due == 0.0                                       # the preview is there: now
+    refresh.due = None
+    refresh.progressed(2, {"done": 1})
+    assert refresh.due == 0.0                                       # another job's first progress

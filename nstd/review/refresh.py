@@ -1,12 +1,14 @@
 """When the daemon rewrites the outbox's pages: at once after a change (a job done, a deletion, a
-pause), within REFRESH_SECONDS while a job only makes progress, never twice for nothing. A page
-that cannot be written is logged; the gallery is a view, never a reason to stop painting."""
+pause, a running card that gains its host or its first preview), within REFRESH_SECONDS while a
+job only makes progress, never twice for nothing. A page that cannot be written is logged; the
+gallery is a view, never a reason to stop painting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable, Optional
 
+from nstd.outbox.thumbs import preview_path
 from nstd.store import Store, StoreUnavailable
 
 from .gallery import REFRESH_SECONDS, write_gallery
@@ -16,6 +18,7 @@ class GalleryRefresh:
     def __init__(self, store: Store, outbox: Path, log, clock: Callable[[], float]):
         self.store, self.outbox, self.log, self.clock = store, outbox, log, clock
         self.due: Optional[float] = 0.0  # clock time of the next rewrite, None while the pages are current
+        self.cards: dict[int, tuple[bool, bool]] = {}  # per running job: (host named, preview there) as shown
 
     def now(self) -> None:
         self.due = 0.0
@@ -23,6 +26,17 @@ class GalleryRefresh:
     def soon(self) -> None:
         if self.due is None:
             self.due = self.clock() + REFRESH_SECONDS
+
+    def progressed(self, job_id: int, progress: dict) -> None:
+        """A job's progress: its card is rewritten at once when it has something new to show (a
+        short job would otherwise end before its host or preview was ever on the page)."""
+        card = (bool(progress.get("host")), preview_path(self.outbox, job_id).exists())
+        if self.cards.get(job_id) == card:
+            return self.soon()
+        if len(self.cards) > 64:  # jobs long finished: a bound, not a record
+            self.cards.clear()
+        self.cards[job_id] = card
+        self.now()
 
     def write_if_due(self, now: float) -> None:
         if self.due is None or now < self.due:
