@@ -66,7 +66,8 @@ def install_venv(state: Path, lines: list[str]) -> None:
 class Machine:
     def __init__(self, state: Path):
         self.state = state
-        r = subprocess.run(["bash", str(SCRIPTS / "boot.sh"), str(state)], capture_output=True, text=True, timeout=300)
+        r = subprocess.run(["bash", str(SCRIPTS / "boot.sh"), str(state)], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "NSTD_CHECKOUT": str(ROOT)})
         assert r.returncode == 0, r.stdout + r.stderr + (state / "console.log").read_text(errors="replace")
         self.pid = int((state / "systemd.pid").read_text())
 
