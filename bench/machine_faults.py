@@ -102,8 +102,12 @@ class Workspace:
         """Where each log is now: what a fault's telling is looked for after."""
         return {"daemon": len(self.daemon.events())}
 
+    def events_since(self, mark: dict) -> list[tuple[Daemon, dict]]:
+        """Every log event after `mark` ({}: this run's whole log), with the process that wrote it."""
+        return [(self.daemon, e) for e in self.daemon.events()[mark.get("daemon", 0):]]
+
     def told_since(self, mark: dict, events: tuple[str, ...]) -> bool:
-        return any(e.get("event") in events for e in self.daemon.events()[mark.get("daemon", 0):])
+        return any(e.get("event") in events for _, e in self.events_since(mark))
 
 
 @dataclass

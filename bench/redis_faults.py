@@ -51,9 +51,9 @@ class RedisWorkspace(Workspace):
     def mark(self) -> dict:
         return {"daemon": len(self.daemon.events()), **{h.log_path.name: len(h.events()) for h in self.hosts}}
 
-    def told_since(self, mark: dict, events: tuple[str, ...]) -> bool:
-        logs = [(self.daemon, mark.get("daemon", 0))] + [(h, mark.get(h.log_path.name, 0)) for h in self.hosts]
-        return any(e.get("event") in events for proc, at in logs for e in proc.events()[at:])
+    def events_since(self, mark: dict) -> list[tuple[Daemon, dict]]:
+        return super().events_since(mark) + [(h, e) for h in self.hosts
+                                             for e in h.events()[mark.get(h.log_path.name, 0):]]
 
     def close(self) -> None:
         for host in self.hosts:
@@ -109,8 +109,8 @@ def _freeze_a_painting_host(ws: RedisWorkspace) -> None:
 
 def _its_job_taken_by_another(ws: RedisWorkspace, mark: dict) -> bool:
     frozen, job_id = ws.frozen
-    return any(e.get("job_id") == job_id for h in ws.hosts if h is not frozen
-               for e in h.events()[mark.get(h.log_path.name, 0):] if e.get("event") == "job running")
+    return any(proc in ws.hosts and proc is not frozen and e.get("event") == "job running"
+               and e.get("job_id") == job_id for proc, e in ws.events_since(mark))
 
 
 def _wake_the_frozen_host(ws: RedisWorkspace) -> None:
