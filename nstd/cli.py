@@ -366,7 +366,8 @@ def _demo(args) -> int:
     return 0 if outputs else 1
 
 
-JOB_ID = number_type(int, 1)
+# Every number typed has both bounds: a 23-digit id would overflow SQLite's integers (a traceback).
+JOB_ID = number_type(int, 1, 2**63 - 1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,12 +414,12 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--style", help="only jobs with this style")
     q.add_argument("--photo", help="only photos whose inbox name contains this")
     q.add_argument("--since", help="only jobs changed since: 3h, 2d, 1w ago, or a date such as 2026-12-01")
-    q.add_argument("--page", type=number_type(int, 1), default=1, help="page number, 1 the newest (default: 1)")
+    q.add_argument("--page", type=number_type(int, 1, 10**9), default=1, help="page number, 1 the newest (default: 1)")
     q.add_argument("--per-page", type=number_type(int, 1, 1000), default=20, help="jobs per page (default: 20)")
     q.add_argument("--json", action="store_true", help="the same as JSON, for scripts")
     q = command("reload", "make the running daemon re-read the config, and say whether it took it "
                 "(systemctl reload runs this)", _reload)
-    q.add_argument("--pid", type=number_type(int, 1),
+    q.add_argument("--pid", type=number_type(int, 1, 2**22),
                    help="the daemon's pid (default: the one recorded in the state file)")
     q = command("pause", "let the running job finish and start no new one, until resume", _pause,
                 more="The pause is kept in the state file: it outlives a restart.")

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import select
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -267,3 +268,20 @@ def test_backup_from_the_command_line_names_the_copy_and_how_to_restore(tmp_path
     assert f"to {copy} (2 jobs); restore: stop the daemon" in out
     assert main(["backup", "--config", str(config), str(copy)]) == 1
     assert "never overwrites" in capsys.readouterr().err
+
+
+def test_backup_takes_any_path_and_blames_a_missing_destination_on_itself(tmp_path, capsys):
+    home = tmp_path / "team #1? 100%"                                # SQLite URIs cut a name at '#' or '?'
+    config, _, _ = finished(home)
+    assert main(["backup", "--config", str(config), str(home / "b#1?.sqlite")]) == 0
+    assert "(2 jobs)" in capsys.readouterr().out
+    copy = sqlite3.connect(home / "b#1?.sqlite")
+    assert copy.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2
+    copy.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [home.name]  # nothing written beside the folder
+    assert main(["backup", "--config", str(config), str(tmp_path / "nowhere" / "b.sqlite")]) == 1
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere' / 'b.sqlite'}: its folder {tmp_path / 'nowhere'} does not exist" in err
+    with pytest.raises(SystemExit) as e:
+        main(["restore", "--config", str(config), "12345678901234567890123"])
+    assert e.value.code == 2 and "out of range" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from typing import Optional
 
 from pydantic import BaseModel
 
+from nstd.core.confine import confine_to
 from nstd.core.errors import ConfigError, InputError
 from nstd.core.fileids import locate
 from nstd.core.images import image_size
@@ -48,6 +49,10 @@ class Config:
     notify: NotifyModel = NotifyModel()
     web: WebModel = WebModel()
     style_images: dict = dataclasses.field(default_factory=dict)  # every named style, used or not
+
+    def __post_init__(self):
+        # Every process that knows its folders keeps its writes, moves and deletes beneath them.
+        confine_to(self.inbox, self.outbox, self.archive, self.failed)
 
     @property
     def engine_options(self) -> EngineOptions:

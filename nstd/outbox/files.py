@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
+from nstd.core import confine
 from nstd.core.fileids import beneath
 from nstd.core.images import encode_image, output_format
 from nstd.core.names import from_fs_bytes, fs_bytes
@@ -38,17 +39,21 @@ def safe_component(name: str, limit: int = 100) -> str:
 @contextmanager
 def placed(path: Path):
     """Yield a temp name beside `path`; once the block has filled it, rename it into place (and
-    fsync the folder). On any error the temp file is removed and `path` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    fsync the folder). On any error the temp file is removed and `path` is untouched. The folder is
+    reached beneath its configured root, never through a link (nstd.core.confine)."""
     # The temp name does not embed the final one: a 255-byte final name must still fit.
-    tmp = path.with_name(f"{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    tmp = f"{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex}"
+    with confine.folder_of(path, create=True) as (dir_fd, name):
+        try:
+            yield confine.through(dir_fd, tmp)
+            os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            raise
+        os.fsync(dir_fd)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -59,11 +64,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    confine.fsync_folder(folder)
 
 
 def log_path_for(image_path: Path) -> Path:
@@ -93,7 +94,7 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     if folder.is_dir():
         for p in folder.rglob(f"{TEMP_MARK}*"):
             if p.is_file():
-                p.unlink(missing_ok=True)
+                confine.unlink(p, missing_ok=True)
                 removed.append(p)
     return removed
 
@@ -140,7 +141,7 @@ def result_exists(image: Path, key: str, relpath: str) -> bool:
 def probe_writable(folder: Path) -> None:
     """Raise OSError now, rather than after an hour of painting, if results cannot be written here."""
     atomic_write_bytes(folder / f"{TEMP_MARK}probe", b"")
-    (folder / f"{TEMP_MARK}probe").unlink()
+    confine.unlink(folder / f"{TEMP_MARK}probe")
 
 
 def link_or_copy(src: Path, dest: Path) -> None:
@@ -203,7 +204,6 @@ def move_input(src: Path, root: Path, relpath: str, report: dict | None = None,
     file is still in the inbox, to be redone).
     """
     dest = unique_path(confined(root, relpath))
-    dest.parent.mkdir(parents=True, exist_ok=True)
     if report is not None:
         write_error_json(dest, report)
     _move(src, dest, src_root if src_root is not None else src.parent)
@@ -224,7 +224,8 @@ def _move(src: Path, dest: Path, src_root: Path) -> None:
     """
     with beneath(src_root, src.relative_to(src_root).as_posix()) as (dir_fd, name):
         try:
-            os.rename(name, dest, src_dir_fd=dir_fd)
+            with confine.folder_of(dest, create=True) as (dest_fd, dest_name):
+                os.rename(name, dest_name, src_dir_fd=dir_fd, dst_dir_fd=dest_fd)
             return
         except OSError as e:
             if e.errno != errno.EXDEV:
@@ -238,7 +239,8 @@ def _move(src: Path, dest: Path, src_root: Path) -> None:
                 target.flush()
                 os.fsync(target.fileno())
         elif stat.S_ISLNK(mode):
-            os.symlink(os.readlink(name, dir_fd=dir_fd), dest)
+            with confine.folder_of(dest, create=True) as (dest_fd, dest_name):
+                os.symlink(os.readlink(name, dir_fd=dir_fd), dest_name, dir_fd=dest_fd)
         os.unlink(name, dir_fd=dir_fd)
 
 
@@ -248,7 +250,6 @@ def error_json_path(quarantined: Path) -> Path:
 
 def write_error_json(quarantined: Path, report: dict) -> Path:
     path = error_json_path(quarantined)
-    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(report, indent=1, default=str).encode())
     return path
 
@@ -258,7 +259,6 @@ def return_to_inbox(quarantined: Path, inbox: Path, relpath: str) -> Path:
     dest = confined(inbox, relpath)
     if dest.exists() or dest.is_symlink():
         raise FileExistsError(17, f"{dest} is taken", str(dest))
-    dest.parent.mkdir(parents=True, exist_ok=True)
     _move(quarantined, dest, quarantined.parent)
-    error_json_path(quarantined).unlink(missing_ok=True)
+    confine.unlink(error_json_path(quarantined), missing_ok=True)
     return dest

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nstd.config import Config
+from nstd.core import confine
 from nstd.core.backoff import Backoff
 from nstd.core.fileids import file_sha256, locate, present
 from nstd.core.humane import first_line, now_iso, size_words
@@ -114,8 +115,8 @@ class Filing:
             self.store.close_input(inp.id, "archived", str(src))  # painted again (nstd rerun): it stays
         else:
             dest = move_input(src, c.archive, inp.relpath, src_root=root)
-            if src.is_relative_to(c.failed):
-                error_json_path(src).unlink(missing_ok=True)  # a failed photo, rerun and painted: no longer failed
+            if src.is_relative_to(c.failed):  # a failed photo, rerun and painted: no longer failed
+                confine.unlink(error_json_path(src), missing_ok=True)
             self.store.close_input(inp.id, "archived", str(dest))
             self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
 

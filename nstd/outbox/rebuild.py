@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -20,7 +21,8 @@ from nstd.config import Config
 from nstd.store import DamagedStateFile, Store, StoreUnavailable, set_aside, take_lock
 
 from .files import LeavesFolder, confined, log_path_for
-from .thumbs import thumbnail_paths
+from .thumbs import hidden_dir, thumbnail_paths
+from .trash import highest_id_in_trash
 
 # How often the wait for a state file another process holds says that it still waits.
 LOCK_MESSAGE_EVERY = 30.0
@@ -57,6 +59,7 @@ def open_for_daemon(config: Config, log, sleep: Callable[[float], None] = time.s
                      waited_s=round(time.monotonic() - waited_since))
         try:
             store.lock()
+            store.raise_job_id_floor(highest_id_on_disk(config.outbox))
             if store.created and any(_paintings(config.outbox, {})):
                 _rebuild(store, config, log, "no state file (new, deleted or reset) while the outbox holds results",
                          None)
@@ -75,6 +78,7 @@ def _rebuilt(config: Config, log, cause: str) -> Store:
         os.close(fd)
         raise
     store.lock(fd)
+    store.raise_job_id_floor(highest_id_on_disk(config.outbox))
     _rebuild(store, config, log, cause, kept)
     return store
 
@@ -92,11 +96,13 @@ def rebuild_from_folders(store: Store, config: Config) -> dict:
     """Record every painting in the outbox as done (newest first: a job id two eras of the state file
     both used names the newer one's thumbnails). Returns what was found."""
     counts = {"results": 0, "unreadable": 0}
-    for image, log, mtime in sorted(_paintings(config.outbox, counts), key=lambda t: -t[2]):
+    paintings = sorted(_paintings(config.outbox, counts), key=lambda t: -t[2])
+    store.raise_job_id_floor(max((_job_id(log) for _, log, _ in paintings), default=0))
+    for image, log, mtime in paintings:
         relpath, sha = log["input"], log["input_sha256"]
         where = _photo_now(config, relpath)
         state = "kept" if config.after_success == "keep" and where.is_relative_to(config.inbox) else "archived"
-        job_id = int(log["job_id"])
+        job_id = _job_id(log)
         outputs = _outputs(config.outbox, image, log, job_id, store.job_exists(job_id))
         spec = {"images": [{"path": s.get("path"), "weight": s.get("weight", 1.0)} for s in log.get("style_files", [])],
                 "params": log["params"], "output_ext": image.suffix.lstrip(".")}
@@ -104,6 +110,31 @@ def rebuild_from_folders(store: Store, config: Config) -> dict:
                                 spec, outputs, mtime):
             counts["results"] += 1
     return counts
+
+
+_ID_NAME = re.compile(r"job(\d{1,15})(?:-view)?\.jpg")
+_LARGEST_ID = 10**15  # a name or a log with a longer number is not nstd's: it sets no floor
+
+
+def highest_id_on_disk(outbox: Path) -> int:
+    """The highest job id the outbox's own files carry (thumbnails, previews, the trash): a new job
+    gets a higher one, whatever the state file remembers."""
+    found = highest_id_in_trash(outbox)
+    for kind in ("thumbs", "previews"):
+        try:
+            names = os.listdir(hidden_dir(outbox, kind))
+        except OSError:
+            continue
+        found = max([found, *(int(m[1]) for m in map(_ID_NAME.fullmatch, names) if m)])
+    return found
+
+
+def _job_id(log: dict) -> int:
+    try:
+        job_id = int(log["job_id"])
+    except (TypeError, ValueError):
+        return 0
+    return job_id if 0 < job_id < _LARGEST_ID else 0
 
 
 def _paintings(outbox: Path, counts: dict) -> Iterator[tuple[Path, dict, float]]:

@@ -47,7 +47,11 @@ class Upkeep:
         """True when what the gallery shows changed."""
         if now >= self.sweep_due:
             self.sweep_due = now + self.SWEEP_SECONDS
-            emptied = empty_trash(self.outbox)
+            try:
+                emptied = empty_trash(self.outbox)
+            except OSError as e:  # a link where the trash was: named, never followed
+                self.log.warning("the trash cannot be emptied", path=e.filename, cause=e.strerror)
+                emptied = []
             if emptied:
                 self.log.info("emptied the trash of results deleted over a week ago", job_ids=emptied)
         if now < self.audit_due:
@@ -76,7 +80,10 @@ def delete_result(store: Store, outbox: Path, job_id: int) -> list[Path]:
     job = store.find_job(job_id)
     if job is None or job.state is not JobState.DONE:
         raise NstdError(f"job {job_id}", "no such result (not a finished job, or already deleted)")
-    moved = move_to_trash(outbox, job_id, result_files(job, outbox, store))
+    try:
+        moved = move_to_trash(outbox, job_id, job.key, result_files(job, outbox, store))
+    except OSError as e:
+        raise NstdError(f"job {job_id}", f"not deleted: {e.filename}: {e.strerror}") from None
     store.mark_deleted([job_id])
     return moved
 
@@ -86,7 +93,10 @@ def restore_result(store: Store, outbox: Path, job_id: int) -> Path:
     job = store.find_job(job_id)
     if job is None or job.state is not JobState.DELETED:
         raise NstdError(f"job {job_id}", "not a deleted result (`nstd history --state deleted` lists them)")
-    restore_from_trash(outbox, job_id)
+    try:
+        restore_from_trash(outbox, job_id, job.key)
+    except OSError as e:
+        raise NstdError(f"job {job_id}", f"not restored: {e.filename}: {e.strerror}") from None
     image = Path((job.outputs or {}).get("image", ""))
     if not image.is_file():
         raise NstdError(f"job {job_id}", f"its image was not in the trash; only its other files came back ({image})")

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from nstd.core import confine
 from nstd.core.humane import duration, first_line, plural, progress_words
 from nstd.core.jobs import JobState
 from nstd.core.names import shown
@@ -234,7 +235,7 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
     for stale in outbox.glob("page-*.html"):  # fewer results than last time (deleted, a reset state file)
         number = stale.stem.removeprefix("page-")
         if not number.isdigit() or int(number) > archived:
-            stale.unlink(missing_ok=True)
+            confine.unlink(stale, missing_ok=True)
             signatures.pop(number, None)
     atomic_write_bytes(signatures_file, json.dumps(signatures).encode())
     return written

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from nstd.core.errors import NstdError, StateError
 
@@ -29,10 +30,16 @@ def backup_state(state: Path, dest: Path) -> tuple[Path, int]:
         dest = dest / backup_name()
     if dest.exists() or dest.is_symlink():
         raise NstdError(str(dest), "exists already; a backup never overwrites a file (give a new name or a folder)")
+    if not dest.parent.is_dir():
+        raise NstdError(str(dest), f"its folder {dest.parent} does not exist: make it first, or name another")
     tmp = dest.with_name(f".nstd-tmp-{os.getpid()}-{dest.name}")
-    source = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=30)
+    # A URI, for mode=ro: '#', '?' and '%' in the path are escaped, or SQLite would cut the name there.
+    source = sqlite3.connect(f"file:{quote(str(state))}?mode=ro", uri=True, timeout=30)
     try:
-        copy = sqlite3.connect(tmp)
+        try:
+            copy = sqlite3.connect(tmp)
+        except sqlite3.Error as e:
+            raise NstdError(str(dest), f"cannot write the copy there: {e}") from None
         try:
             source.backup(copy, pages=256, sleep=0.01)  # in steps: the daemon's writes go on between them
             verdict = copy.execute("PRAGMA integrity_check").fetchone()[0]

@@ -10,6 +10,7 @@ from nstd.core.jobs import JobState
 from nstd.core.names import fs_bytes, shown
 
 from .records import INPUT_OPEN, JOB_SELECT, NAME, Input, Job, input_from_row
+from .schema import NEXT_JOB_ID
 from .statefile import StateFile
 
 
@@ -44,8 +45,8 @@ class Inputs(StateFile):
             new, done_before = [], []
             for key, rule, style, spec, *priority in jobs:
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO jobs (input_id, job_key, rule, style, spec, priority, created, updated) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO jobs (id, input_id, job_key, rule, style, spec, priority, created, updated) "
+                    f"VALUES ({NEXT_JOB_ID}, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (input_id, key, rule, style, json.dumps(spec, sort_keys=True), priority[0] if priority else 0,
                      now, now))
                 if cur.rowcount == 1:

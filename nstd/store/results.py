@@ -8,6 +8,7 @@ import time
 from nstd.core.names import fs_bytes
 
 from .records import JOB_SELECT, NAME, Job
+from .schema import NEXT_JOB_ID
 from .statefile import StateFile
 
 
@@ -33,6 +34,13 @@ class Results(StateFile):
         return self.db.execute("SELECT 1 FROM jobs WHERE state='done' AND id!=? AND instr(outputs, ?) LIMIT 1",
                                (job_id, json.dumps(thumb))).fetchone() is not None
 
+    def raise_job_id_floor(self, highest_seen: int) -> None:
+        """No job id at or below `highest_seen` (the highest the folders' files carry) is handed out."""
+        with self._tx():
+            self.db.execute("INSERT INTO settings (key, value) VALUES ('job_id_floor', ?) ON CONFLICT (key) DO UPDATE "
+                            "SET value=MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                            (int(highest_seen),))
+
     def job_exists(self, job_id: int) -> bool:
         return self.db.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
 
@@ -50,9 +58,10 @@ class Results(StateFile):
                                        (fs_bytes(relpath), sha256)).fetchone()[0]
             if self.db.execute("SELECT 1 FROM jobs WHERE input_id=? AND job_key=?", (input_id, key)).fetchone():
                 return False
-            free = not self.job_exists(job_id)
+            free = job_id > 0 and not self.job_exists(job_id)
             self.db.execute("INSERT INTO jobs (id, input_id, job_key, rule, style, spec, state, attempts, outputs, "
-                            "created, updated, finished) VALUES (?, ?, ?, ?, ?, ?, 'done', 1, ?, ?, ?, ?)",
+                            f"created, updated, finished) VALUES (COALESCE(?, {NEXT_JOB_ID}), ?, ?, ?, ?, ?, 'done', "
+                            "1, ?, ?, ?, ?)",
                             (job_id if free else None, input_id, key, rule, style, json.dumps(spec, sort_keys=True),
                              json.dumps(outputs), finished, now, finished))
             return True

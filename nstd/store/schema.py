@@ -50,6 +50,13 @@ CREATE INDEX IF NOT EXISTS inputs_state ON inputs (state);
 """
 
 
+# A new job's id: above every id the state file holds and above the floor the folders set (ids found
+# in loss logs, thumbnails and the trash), so that an id is never handed out twice, not even after a
+# rebuild or a restored backup whose rows end below the folders' files.
+NEXT_JOB_ID = ("(SELECT MAX(COALESCE((SELECT MAX(id) FROM jobs), 0), COALESCE((SELECT CAST(value AS INTEGER) "
+               "FROM settings WHERE key='job_id_floor'), 0)) + 1)")
+
+
 def migrate(db: sqlite3.Connection) -> None:
     """Bring a state file of an earlier nstd to this schema."""
     row = db.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='jobs'").fetchone()

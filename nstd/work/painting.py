@@ -61,6 +61,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
     """
     import torch
 
+    from nstd.core import confine
     from nstd.core.errors import InputError
     from nstd.core.fileids import NotRegularFile, open_regular, sha256_of
     from nstd.core.images import decode_file
@@ -73,6 +74,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
     job_id = job.id
     image_path = Path(job.output)
     outbox = Path(job.outbox)
+    confine.confine_to(outbox)  # on a worker host too: its writes stay beneath the outbox it was given
     preview_every = job.preview_every
 
     def result_in_place() -> bool:
@@ -136,7 +138,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
             # was painted elsewhere meanwhile. The first result stands; this one is not written
             # over it (its log would no longer match its image). Two copies ending within the
             # same few milliseconds could still both write: the same request, either result whole.
-            preview_path(outbox, job_id).unlink(missing_ok=True)
+            confine.unlink(preview_path(outbox, job_id), missing_ok=True)
             return
         try:
             # Plot and thumbnails first: once the image and log are in place the job counts as done.
@@ -146,7 +148,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                                       [(s.key, s.image) for s in styles],
                                       result.image)
             image, log_file = write_result(result.image, log, image_path)
-            preview_path(outbox, job_id).unlink(missing_ok=True)
+            confine.unlink(preview_path(outbox, job_id), missing_ok=True)
         except OSError as e:
             # Outbox not writable, disk full: the job is fine, the place is not. Not an attempt.
             send(Failed(job_id, f"{CANNOT_WRITE}{image_path.parent}: {e}", permanent=False,

@@ -1,0 +1,90 @@
+"""A job id is never handed out twice: a state file rebuilt, reset or restored from an older backup
+starts above every id the outbox's files carry (loss logs, thumbnails, previews, the trash), and a
+trash folder is restored only into the job whose key it carries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import png, wait_for, write_config
+from nstd.config import load_config
+from nstd.outbox.rebuild import highest_id_on_disk
+from nstd.outbox.trash import in_trash, job_trash, restore_from_trash
+from nstd.store import Store
+from test_first_hour import state_with_jobs
+
+
+def test_the_floor_comes_from_thumbnails_previews_and_the_trash_and_new_jobs_start_above_it(tmp_path):
+    outbox = tmp_path / "outbox"
+    for rel in (".nstd/thumbs/job4.jpg", ".nstd/thumbs/job9-view.jpg", ".nstd/thumbs/in-abc.jpg",
+                ".nstd/previews/job11.jpg", ".nstd/thumbs/job123456789012345678901.jpg"):
+        (outbox / rel).parent.mkdir(parents=True, exist_ok=True)
+        (outbox / rel).write_bytes(b"")
+    assert highest_id_on_disk(outbox) == 11                       # a 21-digit name is nobody's id
+    job_trash(outbox, 17, "k" * 64).mkdir(parents=True)
+    assert highest_id_on_disk(outbox) == 17
+
+    config, store, ids = state_with_jobs(tmp_path, ("a.png",))
+    assert ids == [1]
+    store.raise_job_id_floor(highest_id_on_disk(outbox))
+    store.raise_job_id_floor(3)                                    # a floor never goes down
+    store.close()
+    _, store, ids = state_with_jobs(tmp_path, ("b.png", "c.png"))
+    assert ids == [18, 19]
+    store.close()
+
+
+def test_a_trash_folder_of_another_job_with_the_same_id_is_never_restored_into_this_one(tmp_path):
+    outbox = tmp_path / "outbox"
+    load_config(write_config(tmp_path))                            # the outbox is a confined folder
+    old = job_trash(outbox, 5, "a" * 64)
+    (old / "stripes").mkdir(parents=True)
+    (old / "stripes" / "x__stripes.png").write_bytes(png(1))
+    with pytest.raises(Exception, match="nothing of it is in the trash"):
+        restore_from_trash(outbox, 5, "b" * 64)
+    assert restore_from_trash(outbox, 5, "a" * 64) == [outbox / "stripes" / "x__stripes.png"]
+    assert in_trash(outbox) == {}
+
+
+def nstd(config, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nstd", *args, "--config", str(config)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_after_a_reset_state_file_a_new_photo_gets_a_new_id_and_its_undo_brings_back_its_own_painting(
+        tmp_path, daemons):
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for n in (1, 2):
+        (inbox / f"p{n}.png").write_bytes(png(n))
+    d = daemons(config)
+    wait_for(lambda: len(d.saw("job done")) == 2, 120, what="two photos painted")
+    assert d.stop() == 0
+    second = tmp_path / "outbox" / "stripes" / "p2__stripes.png"
+    assert nstd(config, "delete", "2").returncode == 0 and not second.exists()
+    for p in (tmp_path / ".nstd").glob("state.sqlite*"):
+        p.unlink()                                                 # reset: the folders are all there is
+
+    (inbox / "p3.png").write_bytes(png(3))
+    d2 = daemons(config)
+    wait_for(lambda: len(d2.saw("job done")) == 1, 120, what="the new photo painted")
+    assert d2.stop() == 0
+    (done,) = [e for e in d2.saw("job done")]
+    assert done["job_id"] > 2, done                                # not job 2 again: its deletion is in the trash
+    third = tmp_path / "outbox" / "stripes" / "p3__stripes.png"
+    assert json.loads(third.with_suffix(".json").read_text())["job_id"] == done["job_id"]
+
+    assert nstd(config, "delete", str(done["job_id"])).returncode == 0 and not third.exists()
+    restored = nstd(config, "restore", str(done["job_id"]))
+    assert restored.returncode == 0, restored.stderr
+    assert third.read_bytes() and not second.exists()              # its own painting back, not job 2's
+    assert any(in_trash(tmp_path / "outbox"))                      # job 2's deletion still waits there
+    store = Store(load_config(config).state)
+    assert store.find_job(2) is None or store.find_job(2).input_relpath != "p3.png"
+    store.close()
