@@ -213,8 +213,22 @@ def _delete(args) -> int:
             where = moved[0].parent if moved else "-"
             print(f"job {job_id}: moved {plural(len(moved), 'file')} to the trash ({where}); "
                   f"`nstd restore {job_id}` brings them back within {TRASH_DAYS} days")
+        _pages_follow(store, config)
         return 0
     return _with_store(args, act)
+
+
+def _pages_follow(store, config) -> None:
+    """A change made while no daemon runs rewrites the gallery itself: no card is left pointing at a
+    file that moved (a running daemon rewrites it at once on its own)."""
+    from nstd.review.gallery import write_gallery
+
+    if store.daemon_running():
+        return
+    try:
+        write_gallery(store, config.outbox, stopped=True)
+    except OSError as e:
+        print(f"the gallery could not be rewritten ({e}); `nstd gallery` rewrites it", file=sys.stderr)
 
 
 def _restore(args) -> int:
@@ -227,6 +241,7 @@ def _restore(args) -> int:
         for job_id in args.job:
             image = restore_result(store, config.outbox, job_id)
             print(f"job {job_id}: restored {image}")
+        _pages_follow(store, config)
         return 0
     return _with_store(args, act)
 

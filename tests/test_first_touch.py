@@ -110,11 +110,13 @@ def test_a_deleted_result_waits_in_the_trash_and_comes_back(tmp_path, capsys):
     assert main(["delete", "--config", str(config), str(a)]) == 0
     assert f"`nstd restore {a}` brings them back within 7 days" in capsys.readouterr().out
     assert not image.exists() and list(in_trash(outbox)) == [a]
+    assert "<h2>a.png</h2>" not in (outbox / "index.html").read_text()  # no daemon ran: the command rewrote it
     assert main(["history", "--config", str(config), "--state", "deleted", "--json"]) == 0
     assert [j["job_id"] for j in json.loads(capsys.readouterr().out)["jobs"]] == [a]
 
     assert main(["restore", "--config", str(config), str(a)]) == 0
     assert image.read_bytes() == png(a) and image.with_suffix(".json").is_file() and in_trash(outbox) == {}
+    assert "<h2>a.png</h2>" in (outbox / "index.html").read_text()
     store = Store(load_config(config).state)
     assert store.find_job(a).state.value == "done"
     store.close()

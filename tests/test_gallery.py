@@ -276,3 +276,47 @@ def test_a_running_card_that_gains_its_host_or_preview_is_rewritten_at_once_else
     refresh.due = None
     refresh.progressed(2, {"done": 1})
     assert refresh.due == 0.0                                       # another job's first progress
+
+
+class _Said:
+    """A stand-in log that keeps what was said."""
+
+    def __init__(self):
+        self.lines = []
+
+    def error(self, event, **kw):
+        self.lines.append(("error", event))
+
+    def info(self, event, **kw):
+        self.lines.append(("info", event))
+
+
+def test_a_gallery_rewrite_that_failed_is_tried_again_until_it_is_written(tmp_path):
+    """A real store and outbox on a fake clock: the outbox is in the way (a file where its folder
+    was) for two tries, told once, and the pages are written on the first try after it is back."""
+    from nstd.config import load_config
+    from nstd.review.gallery import REFRESH_SECONDS
+    from nstd.review.refresh import GalleryRefresh
+    from nstd.store import Store
+    from test_first_touch import finished
+
+    config, _, _ = finished(tmp_path)
+    store = Store(load_config(config).state)
+    outbox, away = tmp_path / "outbox", tmp_path / "outbox-away"
+    outbox.rename(away)
+    outbox.write_text("in the way")
+    said = _Said()
+    refresh = GalleryRefresh(store, outbox, said, clock=lambda: 100.0)
+    refresh.write_if_due(100.0)
+    assert refresh.due == 100.0 + REFRESH_SECONDS
+    assert said.lines == [("error", "cannot write the gallery; trying again")]
+    refresh.soon()
+    assert refresh.due == 100.0 + REFRESH_SECONDS                   # still due: no new change needed to retry
+    refresh.write_if_due(100.0 + REFRESH_SECONDS)
+    assert len(said.lines) == 1                                     # told once per spell
+    outbox.unlink()
+    away.rename(outbox)
+    refresh.write_if_due(100.0 + 2 * REFRESH_SECONDS)
+    assert refresh.due is None and said.lines[-1] == ("info", "the gallery is written again")
+    assert "a.png" in (outbox / "index.html").read_text()
+    store.close()

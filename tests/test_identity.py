@@ -88,3 +88,38 @@ def test_after_a_reset_state_file_a_new_photo_gets_a_new_id_and_its_undo_brings_
     store = Store(load_config(config).state)
     assert store.find_job(2) is None or store.find_job(2).input_relpath != "p3.png"
     store.close()
+
+
+@pytest.mark.slow
+def test_a_moved_nstd_folder_keeps_every_result_and_paints_nothing_twice(tmp_path, daemons):
+    home = tmp_path / "home" / "nstd"
+    home.mkdir(parents=True)
+    config = write_config(home)                                    # relative folders, as `nstd init` writes
+    (home / "inbox").mkdir()
+    for n in (1, 2):
+        (home / "inbox" / f"p{n}.png").write_bytes(png(n))
+    d = daemons(config)
+    wait_for(lambda: len(d.saw("job done")) == 2, 120, what="two photos painted")
+    assert d.stop() == 0
+
+    moved = tmp_path / "srv" / "nstd"
+    moved.parent.mkdir()
+    (home).rename(moved)                                            # mv ~/nstd /srv/nstd
+    config = moved / "config.yaml"
+    (moved / "inbox" / "p1.png").write_bytes(png(1))                # the same photo dropped again
+    d2 = daemons(config)
+    d2.wait_ready()
+    said = d2.saw("a folder moved: the state follows it")
+    assert {e["role"] for e in said} >= {"inbox", "outbox", "archive", "config"}
+    wait_for(lambda: (moved / "archive" / "p1.png").exists() and not (moved / "inbox" / "p1.png").exists(), 120,
+             what="the photo dropped again filed")
+    assert not d2.saw("results deleted from the outbox: no longer counted or shown")
+    assert not d2.saw("job running")                                # nothing painted twice
+    assert d2.stop() == 0
+    status = nstd(config, "status")
+    assert "2 done, 0 failed, 0 deleted" in status.stdout, status.stdout
+    page = (moved / "outbox" / "index.html").read_text()
+    assert "2 results" in page
+    store = Store(load_config(config).state)
+    assert all(str(moved) in (j.outputs or {}).get("image", "") for j in store.done_jobs_of(1) + store.done_jobs_of(2))
+    store.close()

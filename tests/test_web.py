@@ -434,3 +434,26 @@ def test_lighter_and_stronger_paint_again_from_the_cards_strength(site):
     status, _, body = site.post(f"/jobs/{first}/rerun", {"csrf": csrf, "style_strength": "2"},
                                 headers={**cookie, "Accept": "application/json"})
     assert status == 400 and "style_strength" in json.loads(body)["message"]
+
+
+def test_a_state_file_replaced_under_the_web_app_is_opened_anew_before_it_shows_or_acts(site):
+    """A rebuild or a restored backup puts another file at the state's path: the page must show that
+    one, and a pause clicked there must land in it, where the daemon reads it."""
+    import sqlite3
+    cookie, csrf = site.login()
+    assert "later.png" in site.get("/", headers=cookie)[2].decode()
+    replacement = site.folder / "restored.sqlite"
+    db = sqlite3.connect(site.state)
+    db.execute("VACUUM INTO ?", (str(replacement),))
+    db.close()
+    db = sqlite3.connect(replacement)
+    db.execute("DELETE FROM jobs WHERE id=?", (site.jobs["later.png"],))
+    db.commit()
+    db.close()
+    for suffix in ("-wal", "-shm"):                                  # as a restore does: the old file's journal goes
+        Path(f"{site.state}{suffix}").unlink(missing_ok=True)
+    os.replace(replacement, site.state)
+    assert "later.png" not in site.get("/", headers=cookie)[2].decode()
+    status, _, _ = site.post("/pause", {"csrf": csrf}, headers={**cookie, "Accept": "application/json"})
+    assert status == 200 and site.rows("SELECT COUNT(*) FROM settings WHERE key='paused'") == [(1,)]
+    assert "the state file was replaced: opened anew" in (site.folder / "web.log").read_text()

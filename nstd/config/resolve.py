@@ -68,6 +68,13 @@ class Config:
         """Where a photo can lie: every open, move and delete of one starts from one of these."""
         return self.inbox, self.archive, self.failed
 
+    @property
+    def roles(self) -> dict[str, str]:
+        """Each folder by its role, the config's own folder (where styles usually lie) included: what
+        the state file records, to follow them when they move."""
+        return {"inbox": str(self.inbox), "outbox": str(self.outbox), "archive": str(self.archive),
+                "failed": str(self.failed), "config": str(self.path.parent)}
+
     def input_root(self, path: Path | str) -> Optional[Path]:
         """The input folder `path` lies in (the deepest, were they nested); None outside them all."""
         try:

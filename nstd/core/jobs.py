@@ -79,10 +79,13 @@ class JobSpec:
 
 
 def job_key(sha256: str, spec: JobSpec) -> str:
-    """Same content + same style images + same parameters + same output type = the same painting."""
+    """Same content + same style images + same parameters + same output type = the same painting.
+
+    A style image counts by its bytes, not its path: the nstd folder moved (`mv ~/nstd /srv/nstd`)
+    paints nothing again. (Keys made before this rule named the path too; such a job keeps its key.)"""
     params = {k: v for k, v in spec.params.as_dict().items() if k not in NOT_IN_KEY}
     identity = {"input": sha256, "style": spec.style, "ext": spec.output_ext, "params": params,
-                "images": [[r.path, r.weight, style_identity(r.path)] for r in spec.images]}
+                "images": [[r.weight, style_identity(r.path)] for r in spec.images]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=list).encode()).hexdigest()
 
 

@@ -59,6 +59,7 @@ def open_for_daemon(config: Config, log, sleep: Callable[[float], None] = time.s
                      waited_s=round(time.monotonic() - waited_since))
         try:
             store.lock()
+            _follow_folders(store, config, log)
             store.raise_job_id_floor(highest_id_on_disk(config.outbox))
             if store.created and any(_paintings(config.outbox, {})):
                 _rebuild(store, config, log, "no state file (new, deleted or reset) while the outbox holds results",
@@ -78,9 +79,29 @@ def _rebuilt(config: Config, log, cause: str) -> Store:
         os.close(fd)
         raise
     store.lock(fd)
+    _follow_folders(store, config, log)
     store.raise_job_id_floor(highest_id_on_disk(config.outbox))
     _rebuild(store, config, log, cause, kept)
     return store
+
+
+def _moved(old: str, new: str) -> bool:
+    """Whether a folder's files went from old to new: old is gone (moved, a share mounted elsewhere)
+    or is new itself under another name. An old folder still there is another folder: the config was
+    pointed at a new one, and the results stay where they were painted."""
+    try:
+        return os.path.samefile(old, new)
+    except FileNotFoundError:
+        return not os.path.lexists(old)
+    except OSError:
+        return False
+
+
+def _follow_folders(store: Store, config: Config, log) -> None:
+    """Before any file is looked at: paths under folders that moved are moved in the state too."""
+    for move in store.follow_folders(config.roles, _moved):
+        log.warning("a folder moved: the state follows it", role=move["role"], moved_from=move["from"],
+                    moved_to=move["to"])
 
 
 def _rebuild(store: Store, config: Config, log, cause: str, kept: Optional[Path]) -> None:

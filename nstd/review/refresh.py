@@ -1,7 +1,7 @@
 """When the daemon rewrites the outbox's pages: at once after a change (a job done, a deletion, a
 pause, a running card that gains its host or its first preview), within REFRESH_SECONDS while a
-job only makes progress, never twice for nothing. A page that cannot be written is logged; the
-gallery is a view, never a reason to stop painting."""
+job only makes progress, never twice for nothing. A page that cannot be written is logged once and
+tried again every REFRESH_SECONDS until it is; the gallery is a view, never a reason to stop painting."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class GalleryRefresh:
         self.store, self.outbox, self.log, self.clock = store, outbox, log, clock
         self.due: Optional[float] = 0.0  # clock time of the next rewrite, None while the pages are current
         self.cards: dict[int, tuple[bool, bool]] = {}  # per running job: (host named, preview there) as shown
+        self.failing = False
 
     def now(self) -> None:
         self.due = 0.0
@@ -46,6 +47,13 @@ class GalleryRefresh:
         except StoreUnavailable:
             raise
         except Exception as e:
-            self.log.error("cannot write the gallery", outbox=str(self.outbox),
-                           error=f"{type(e).__name__}: {e}", exc_info=not isinstance(e, OSError))
+            if not self.failing:  # told once per spell, not at every retry
+                self.log.error("cannot write the gallery; trying again", outbox=str(self.outbox),
+                               error=f"{type(e).__name__}: {e}", exc_info=not isinstance(e, OSError))
+            self.failing = True
+            self.due = now + REFRESH_SECONDS  # the pages are out of date until a rewrite succeeds
+            return
+        if self.failing:
+            self.log.info("the gallery is written again", outbox=str(self.outbox))
+        self.failing = False
         self.due = None

@@ -19,13 +19,14 @@ from .inputs import Inputs
 from .presence import Presence
 from .queue import MAX_INTERRUPTIONS, JobQueue
 from .records import INPUT_OPEN, Input, Job
+from .relocation import Relocation
 from .reports import Reports
 from .results import Results
 from .schema import SCHEMA
 from .statefile import DamagedStateFile, StateDiskUnwritable, StateFile, StoreUnavailable, set_aside, take_lock
 
 
-class Store(JobQueue, Inputs, Results, Reports, Presence):
+class Store(JobQueue, Inputs, Results, Reports, Presence, Relocation):
     """The state file with every question nstd asks of it; each part is its own class and module."""
 
 

@@ -99,6 +99,7 @@ class StateFile:
             raise DamagedStateFile(str(self.path), f"state file damaged (SQLite's quick_check: {said[:200]})")
         self.db = _Db(self.path, connection)
         self._lock_fd: Optional[int] = None
+        self._opened = _identity_of(self.path)
 
     def close(self) -> None:
         self.db.close()
@@ -120,6 +121,11 @@ class StateFile:
             return self._identity == (_inode(self.path), os.stat(f"{self.path}.lock").st_ino)
         except OSError:
             return False
+
+    def replaced(self) -> bool:
+        """True once the file at this path is another than the one this connection reads (a rebuild
+        set it aside, a backup was restored over it, it was deleted): a reader must open it anew."""
+        return _identity_of(self.path) != self._opened
 
     def _tx(self):
         return _Transaction(self.db)
@@ -186,6 +192,14 @@ def set_aside(path: Path, now: Optional[float] = None) -> Path:
 
 def _inode(path: Path) -> int:
     return os.stat(path).st_ino
+
+
+def _identity_of(path: Path) -> Optional[tuple[int, int]]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def daemon_running_on(state: Path) -> bool:

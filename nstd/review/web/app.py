@@ -64,11 +64,25 @@ class WebApp:
         self.log = structlog.get_logger("nstd.web")
 
     async def read(self, fn: Callable):
-        """Run fn(store) in a thread, one at a time."""
+        """Run fn(store) in a thread, one at a time, on the daemon's current state file."""
         def locked():
             with self.lock:
+                self._follow_state_file()
                 return fn(self.store)
         return await run_in_threadpool(locked)
+
+    def _follow_state_file(self) -> None:
+        """A state file replaced under the web app (rebuilt, restored from a backup) is opened anew;
+        one that cannot be opened now refuses what was asked, rather than answer from the old one."""
+        if not self.store.replaced():
+            return
+        try:
+            fresh = Store(self.config.state, readonly=True, shared=True)
+        except NstdError as e:
+            raise Refused(503, f"the state file is being replaced ({e.cause}); try again in a moment") from None
+        self.store.close()
+        self.store = fresh
+        self.log.info("the state file was replaced: opened anew", state=str(self.config.state))
 
     # -- who is asking ----------------------------------------------------------------------
     @property
