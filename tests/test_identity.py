@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,44 @@ def test_a_moved_nstd_folder_keeps_every_result_and_paints_nothing_twice(tmp_pat
     store = Store(load_config(config).state)
     assert all(str(moved) in (j.outputs or {}).get("image", "") for j in store.done_jobs_of(1) + store.done_jobs_of(2))
     store.close()
+
+
+@pytest.mark.slow
+def test_an_older_backup_restored_is_checked_against_the_folders_and_nothing_is_lost_or_painted_twice(
+        tmp_path, daemons):
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "p1.png").write_bytes(png(1))
+    d = daemons(config)
+    wait_for(lambda: len(d.saw("job done")) == 1, 120, what="the first photo painted")
+    backup = tmp_path / "last-week.sqlite"
+    assert nstd(config, "backup", str(backup)).returncode == 0      # the backup knows p1 alone
+    for n in (2, 3):
+        (inbox / f"p{n}.png").write_bytes(png(n))
+    (inbox / "notes.png").write_text("not a picture")
+    wait_for(lambda: len(d.saw("job done")) == 3 and d.saw("input refused"), 120, what="two more and a refusal")
+    third = next(e["job_id"] for e in d.saw("job done") if "p3__stripes" in e["image"])
+    assert nstd(config, "delete", str(third)).returncode == 0
+    assert d.stop() == 0
+    state = tmp_path / ".nstd" / "state.sqlite"
+    for suffix in ("-wal", "-shm"):
+        Path(f"{state}{suffix}").unlink(missing_ok=True)
+    backup.replace(state)                                            # restored as the docs say
+
+    d2 = daemons(config)
+    d2.wait_ready()
+    (adopted,) = d2.saw("the folders hold what the state file did not know: adopted")
+    assert (adopted["results"], adopted["refused"], adopted["deleted"]) == (1, 1, 1), adopted
+    status = nstd(config, "status").stdout
+    assert "2 done, 0 failed, 1 deleted" in status, status
+    assert not d2.saw("job running")                                 # nothing painted twice
+    restored = nstd(config, "restore", str(third))
+    assert restored.returncode == 0, restored.stderr
+    assert (tmp_path / "outbox" / "stripes" / "p3__stripes.png").is_file()
+    retried = nstd(config, "retry")
+    assert retried.returncode == 0 and "1 " in retried.stdout, retried.stdout
+    wait_for(lambda: len(d2.saw("input refused")) == 1, 120, what="the refused photo, tried again, refused again")
+    (inbox / "p4.png").write_bytes(png(4))
+    wait_for(lambda: d2.saw("job done"), 120, what="a new photo painted")
+    assert d2.saw("job done")[0]["job_id"] > third

@@ -1,32 +1,34 @@
 """The state file, opened for the daemon: a lock another process holds is waited out, a damaged file
-is set aside and the state rebuilt from the folders.
+is set aside and the state rebuilt from the folders, and at every start the state is checked
+against the folders (nstd.outbox.reconcile).
 
 What the folders say is enough to go on: every painting in the outbox has its loss log beside it,
 naming its job (key, id, rule, style, parameters) and its photo (name and SHA-256), so it is
-recorded as done again and never painted twice; a photo in the inbox is queued by the start-up
-scan, as always. What only the state file knew is lost with it and said so: failed jobs' reasons
-(their photos lie in failed/ with the reason beside them), attempts, deleted results, a pause.
+recorded as done again and never painted twice; a photo in failed/ has its reason beside it, a
+deletion in the trash its loss log; a photo in the inbox is queued by the start-up scan, as always.
+What only the state file knew is lost with it and said so (NOT_IN_THE_FOLDERS).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 from nstd.config import Config
 from nstd.store import DamagedStateFile, Store, StoreUnavailable, set_aside, take_lock
 
-from .files import LeavesFolder, confined, log_path_for
-from .thumbs import hidden_dir, thumbnail_paths
+from .reconcile import any_painting, reconcile
+from .thumbs import hidden_dir
 from .trash import highest_id_in_trash
 
 # How often the wait for a state file another process holds says that it still waits.
 LOCK_MESSAGE_EVERY = 30.0
-NEEDED = ("job_key", "job_id", "input", "input_sha256", "rule", "style", "params")
+# What a rebuild cannot bring back, said where it is reported (the log, `nstd status`).
+NOT_IN_THE_FOLDERS = ("a pause, re-runs and retries queued but not started, attempt counts, and the reasons of failed "
+                      "re-runs (a photo's first failure is beside it in failed/)")
 
 
 def open_for_daemon(config: Config, log, sleep: Callable[[float], None] = time.sleep) -> Store:
@@ -61,9 +63,11 @@ def open_for_daemon(config: Config, log, sleep: Callable[[float], None] = time.s
             store.lock()
             _follow_folders(store, config, log)
             store.raise_job_id_floor(highest_id_on_disk(config.outbox))
-            if store.created and any(_paintings(config.outbox, {})):
+            if store.created and any_painting(config.outbox):
                 _rebuild(store, config, log, "no state file (new, deleted or reset) while the outbox holds results",
                          None)
+            else:
+                _adopt(store, config, log)
         except BaseException:
             store.close()
             raise
@@ -104,37 +108,25 @@ def _follow_folders(store: Store, config: Config, log) -> None:
                     moved_to=move["to"])
 
 
+def _adopt(store: Store, config: Config, log) -> None:
+    found = reconcile(store, config)
+    if found["results"] or found["refused"] or found["deleted"]:
+        log.warning("the folders hold what the state file did not know: adopted", results=found["results"],
+                    refused=found["refused"], deleted=found["deleted"], unreadable_logs=found["unreadable"])
+
+
 def _rebuild(store: Store, config: Config, log, cause: str, kept: Optional[Path]) -> None:
-    found = rebuild_from_folders(store, config)
-    store.record_rebuild({"when": time.time(), "cause": cause, "set_aside_as": str(kept) if kept else None, **found})
+    found = reconcile(store, config)
+    store.record_rebuild({"when": time.time(), "cause": cause, "set_aside_as": str(kept) if kept else None,
+                          "not_recovered": NOT_IN_THE_FOLDERS, **found})
     log.error("the state file was damaged: set aside, and the state rebuilt from the folders" if kept else
               "the state file is new but the outbox holds results: the state rebuilt from the folders",
               state=str(config.state), set_aside_as=str(kept) if kept else None, cause=cause,
-              results=found["results"], unreadable_logs=found["unreadable"])
-
-
-def rebuild_from_folders(store: Store, config: Config) -> dict:
-    """Record every painting in the outbox as done (newest first: a job id two eras of the state file
-    both used names the newer one's thumbnails). Returns what was found."""
-    counts = {"results": 0, "unreadable": 0}
-    paintings = sorted(_paintings(config.outbox, counts), key=lambda t: -t[2])
-    store.raise_job_id_floor(max((_job_id(log) for _, log, _ in paintings), default=0))
-    for image, log, mtime in paintings:
-        relpath, sha = log["input"], log["input_sha256"]
-        where = _photo_now(config, relpath)
-        state = "kept" if config.after_success == "keep" and where.is_relative_to(config.inbox) else "archived"
-        job_id = _job_id(log)
-        outputs = _outputs(config.outbox, image, log, job_id, store.job_exists(job_id))
-        spec = {"images": [{"path": s.get("path"), "weight": s.get("weight", 1.0)} for s in log.get("style_files", [])],
-                "params": log["params"], "output_ext": image.suffix.lstrip(".")}
-        if store.restore_result(relpath, str(where), sha, state, job_id, log["job_key"], log["rule"], log["style"],
-                                spec, outputs, mtime):
-            counts["results"] += 1
-    return counts
+              results=found["results"], refused=found["refused"], deleted=found["deleted"],
+              unreadable_logs=found["unreadable"], not_recovered=NOT_IN_THE_FOLDERS)
 
 
 _ID_NAME = re.compile(r"job(\d{1,15})(?:-view)?\.jpg")
-_LARGEST_ID = 10**15  # a name or a log with a longer number is not nstd's: it sets no floor
 
 
 def highest_id_on_disk(outbox: Path) -> int:
@@ -148,64 +140,3 @@ def highest_id_on_disk(outbox: Path) -> int:
             continue
         found = max([found, *(int(m[1]) for m in map(_ID_NAME.fullmatch, names) if m)])
     return found
-
-
-def _job_id(log: dict) -> int:
-    try:
-        job_id = int(log["job_id"])
-    except (TypeError, ValueError):
-        return 0
-    return job_id if 0 < job_id < _LARGEST_ID else 0
-
-
-def _paintings(outbox: Path, counts: dict) -> Iterator[tuple[Path, dict, float]]:
-    """(image, its loss log, the image's mtime) of every result in outbox/<rule>/."""
-    if not outbox.is_dir():
-        return
-    rules = (p for p in outbox.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
-    for folder in sorted(rules):
-        entries = {p.name: p for p in folder.iterdir()}
-        for name, path in entries.items():
-            if path.suffix in (".json", "") or name.endswith(".loss.png") or not path.is_file():
-                continue
-            log_file = log_path_for(path)
-            if log_file.name not in entries:
-                continue
-            try:
-                log = json.loads(log_file.read_text())
-                if not all(k in log for k in NEEDED):
-                    raise ValueError("not a daemon's loss log")
-                yield path, log, path.stat().st_mtime
-            except (OSError, ValueError):
-                counts["unreadable"] += 1
-
-
-def _photo_now(config: Config, relpath: str) -> Path:
-    """Where the painted photo lies now: the archive, else the inbox (the start-up scan files it),
-    else where the archive would hold it."""
-    candidates = []
-    for root in (config.archive, config.inbox):
-        try:
-            candidates.append(confined(root, relpath))
-        except LeavesFolder:
-            pass
-    return next((p for p in candidates if p.is_file()), candidates[0] if candidates else config.archive)
-
-
-def _outputs(outbox: Path, image: Path, log: dict, job_id: int, id_taken: bool) -> dict:
-    """What the worker reported when it painted this, as far as its loss log and the files say."""
-    keys = [f"sha256:{s.get('sha256')}" for s in log.get("style_files", [])]
-    names = thumbnail_paths(outbox, job_id, log["input_sha256"], keys)
-    if id_taken:  # the result's are named by the job's id: another job of that id made them
-        names.pop("result"), names.pop("result_view")
-    rel = lambda p: p.relative_to(outbox).as_posix()  # noqa: E731
-    thumbs = {k: rel(p) for k, p in names.items() if k != "styles" and p.is_file()}
-    thumbs["styles"] = [rel(p) for p in names["styles"] if p.is_file()]
-    plot = image.with_suffix(".loss.png")
-    timings = log.get("timings", {})
-    return {"image": str(image), "log": str(log_path_for(image)), **({"plot": str(plot)} if plot.is_file() else {}),
-            "thumbs": thumbs, "final": {k: v for k, v in log.get("final", {}).items() if k != "style_layers"},
-            "seconds": timings.get("total_seconds"), "seconds_per_iteration": timings.get("seconds_per_iteration"),
-            "device": log.get("device"), "precision": log.get("precision"), "calibration": log.get("calibration"),
-            "output_size": log.get("output_size"), "iterations": [s.get("iterations") for s in log.get("schedule", [])],
-            "rebuilt": True}

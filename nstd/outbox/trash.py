@@ -128,6 +128,14 @@ def empty_trash(outbox: Path, now: float | None = None, days: float = TRASH_DAYS
     return gone
 
 
+def deleted_folders(outbox: Path) -> list[tuple[Path, int, str]]:
+    """(folder, job id, key prefix) of every deletion in the trash; [] where it cannot be read."""
+    try:
+        return [(trash_dir(outbox) / name, number, tag) for name, (number, tag) in sorted(_folders(outbox).items())]
+    except OSError:
+        return []
+
+
 def highest_id_in_trash(outbox: Path) -> int:
     try:
         return max((number for number, _ in _folders(outbox).values()), default=0)

@@ -85,9 +85,12 @@ def _daemon_line(d: dict) -> str:
 def _rebuilt_line(r: dict) -> str:
     aside = f"; the damaged file is kept as {r['set_aside_as']}" if r.get("set_aside_as") else ""
     unread = f", {plural(r['unreadable'], 'loss log')} unreadable" if r.get("unreadable") else ""
+    more = "".join(f", {plural(r[k], what)}" for k, what in (("refused", "photo in failed/"),
+                                                           ("deleted", "deletion in the trash")) if r.get(k))
+    lost = r.get("not_recovered") or "a pause, attempt counts, failed jobs' history"
     return (f"STATE REBUILT FROM THE FOLDERS on {_short(iso(r['when']))} ({r['cause']}){aside}: "
-            f"{plural(r['results'], 'result')} recorded again from their loss logs{unread}; the inbox was "
-            "queued again; failed jobs' reasons are beside their photos in failed/")
+            f"{plural(r['results'], 'result')} recorded again from their loss logs{more}{unread}; the inbox was "
+            f"queued again; not in the folders, so not brought back: {lost}")
 
 
 def _short(stamp: str | None) -> str:

@@ -45,10 +45,11 @@ class Results(StateFile):
         return self.db.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
 
     def restore_result(self, relpath: str, path: str, sha256: str, state: str, job_id: int, key: str, rule: str,
-                       style: str, spec: dict, outputs: dict, finished: float) -> bool:
-        """A painting found in the outbox, recorded as done after the state file was rebuilt: its photo
-        an input in `state` where it lies now, the job under its old id where that is free (its
-        thumbnails are named by it). False if this photo's job of that key is recorded already."""
+                       style: str, spec: dict, outputs: dict, finished: float) -> int | None:
+        """A painting found in the outbox that the state does not count: its photo an input in `state`
+        where it lies now, the job under its old id where that is free (its thumbnails are named by
+        it); this photo's job of that key recorded but not done (queued, failed, withdrawn, deleted
+        in an older copy of the state) is done now. Returns the job's id; None if it was done."""
         now = time.time()
         with self._tx():
             self.db.execute(f"INSERT OR IGNORE INTO inputs (relpath, path, sha256, size, state, created, updated) "
@@ -56,15 +57,28 @@ class Results(StateFile):
                                                                        sha256, state, finished, now))
             input_id = self.db.execute(f"SELECT id FROM inputs WHERE relpath={NAME} AND sha256=?",
                                        (fs_bytes(relpath), sha256)).fetchone()[0]
-            if self.db.execute("SELECT 1 FROM jobs WHERE input_id=? AND job_key=?", (input_id, key)).fetchone():
-                return False
+            known = self.db.execute("SELECT id, state FROM jobs WHERE input_id=? AND job_key=?",
+                                    (input_id, key)).fetchone()
+            if known is not None:
+                if known["state"] == "done":
+                    return None
+                self.db.execute("UPDATE jobs SET state='done', error=NULL, outputs=?, finished=?, updated=? WHERE id=?",
+                                (json.dumps(outputs), finished, now, known["id"]))
+                self.db.execute(f"UPDATE inputs SET state=?, path={NAME}, updated=? WHERE id=? AND NOT EXISTS "
+                                "(SELECT 1 FROM jobs WHERE input_id=? AND state IN ('queued', 'running'))",
+                                (state, fs_bytes(path), now, input_id, input_id))
+                return known["id"]
             free = job_id > 0 and not self.job_exists(job_id)
-            self.db.execute("INSERT INTO jobs (id, input_id, job_key, rule, style, spec, state, attempts, outputs, "
-                            f"created, updated, finished) VALUES (COALESCE(?, {NEXT_JOB_ID}), ?, ?, ?, ?, ?, 'done', "
-                            "1, ?, ?, ?, ?)",
-                            (job_id if free else None, input_id, key, rule, style, json.dumps(spec, sort_keys=True),
-                             json.dumps(outputs), finished, now, finished))
-            return True
+            cursor = self.db.execute(
+                "INSERT INTO jobs (id, input_id, job_key, rule, style, spec, state, attempts, outputs, created, "
+                f"updated, finished) VALUES (COALESCE(?, {NEXT_JOB_ID}), ?, ?, ?, ?, ?, 'done', 1, ?, ?, ?, ?)",
+                (job_id if free else None, input_id, key, rule, style, json.dumps(spec, sort_keys=True),
+                 json.dumps(outputs), finished, now, finished))
+            return cursor.lastrowid
+
+    def quarantined_paths(self) -> set[str]:
+        """Where the inputs refused or failed lie (in failed/), as recorded."""
+        return {r[0] for r in self.db.execute("SELECT path FROM inputs WHERE state IN ('refused', 'failed')")}
 
     def mark_deleted(self, job_ids: list[int]) -> int:
         """Done jobs whose result is gone from the outbox: no longer counted or shown as results."""
