@@ -359,7 +359,7 @@ def _demo(args) -> int:
     root = args.workspace.resolve()
     renewing = root.is_dir() and any(root.iterdir())
     config = make_workspace(root, args.content or [], args.style, args.size, args.iterations)
-    pictures = sorted(p for p in (root / "inbox").rglob("*.*") if p.is_file())
+    pictures = sorted(p for p in (root / "inbox").rglob("*.*") if p.is_file() and not p.name.startswith("."))
     first = pictures[0] if pictures else None
     with Image.open(first) if first else nullcontext() as img:
         plan = schedule_words(args.size, args.iterations, img.size) if img else f"{args.size} px"

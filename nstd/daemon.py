@@ -27,6 +27,7 @@ from nstd.config import Config, load_config
 from nstd.core import logs
 from nstd.core.backoff import Backoff
 from nstd.core.errors import ConfigError, StateError, WorkerStartError
+from nstd.intake.claim import claim_inbox
 from nstd.intake.intake import Intake
 from nstd.intake.replan import replan_queued
 from nstd.intake.rules import rule_warnings
@@ -71,6 +72,8 @@ class Daemon:
         self.progress_view = progress_view  # e.g. the demo's progress bar on a terminal
         self.clock = clock
         self.log = logs.get("daemon")
+        # Before the state file: a second daemon on this inbox must not even adopt the folders.
+        self.inbox_lock = claim_inbox(self.config.inbox, self.config.state, self.config_path, self.log)
         self.store = open_for_daemon(self.config, self.log)
         self.health = Health(Notifier())
         self.metrics = Metrics()

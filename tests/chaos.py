@@ -94,7 +94,8 @@ def check_promise(folder: Path, names: list[str]) -> dict:
     archive, failed, outbox, inbox = (folder / d for d in ("archive", "failed", "outbox", "inbox"))
     done = [n for n in names if (archive / n).is_file()]
     quarantined = [n for n in names if (failed / n).exists() and (failed / f"{n}.error.json").is_file()]
-    left = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*") if not p.is_dir() or p.is_symlink())
+    left = sorted(p.relative_to(inbox).as_posix() for p in inbox.rglob("*")
+                  if (not p.is_dir() or p.is_symlink()) and p.name != ".nstd-daemon.lock")  # the daemon's own
     visible = [p for p in outbox.glob("*/*") if not p.parent.name.startswith(".")]  # not .nstd/: the gallery's
     results = sorted(p.name for p in visible if p.suffix == ".png" and not p.name.endswith(".loss.png"))
     logs = sorted(p.name for p in visible if p.suffix == ".json")

@@ -57,7 +57,8 @@ def test_files_of_every_arrival_kind_end_as_expected(tmp_path, daemons):
     stems = ["before", "flat", "nested", "renamed", "slow"]
     wait_for(lambda: len(list((tmp_path / "archive").rglob("*.png"))) == 5, 30, what="inputs archived")
     assert outputs(tmp_path / "outbox") == sorted(f"stripes/{s}__stripes.{e}" for s in stems for e in ("json", "png"))
-    assert sorted(p.name for p in inbox.rglob("*") if p.is_file()) == [".hidden.png", "upload.png.part"]
+    assert sorted(p.name for p in inbox.rglob("*") if p.is_file()) == [".hidden.png", ".nstd-daemon.lock",
+                                                                        "upload.png.part"]
     assert (tmp_path / "archive" / "sub" / "deeper" / "nested.png").is_file()
     slow_row = [r for r in job_rows(config) if r["relpath"] == "slow.png"][0]
     assert slow_row["sha256"] == hashlib.sha256(slow).hexdigest()  # taken only once complete
@@ -177,6 +178,23 @@ def test_a_second_daemon_on_the_same_state_refuses(tmp_path, daemons):
     r = subprocess.run([sys.executable, "-m", "nstd", "run", "--config", str(config)], capture_output=True,
                        text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 4 and "another nstd daemon" in r.stderr
+
+
+def test_a_second_daemon_with_its_own_state_file_on_the_same_inbox_is_refused_naming_the_first(tmp_path, daemons):
+    config = write_config(tmp_path)
+    second = tmp_path / "second.yaml"
+    second.write_text(config.read_text() + "state: ./.other/state.sqlite\n")
+    d = daemons(config)
+    d.wait_ready()
+    r = subprocess.run([sys.executable, "-m", "nstd", "run", "--config", str(second)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 4, r.stderr
+    assert "another nstd daemon watches this inbox" in r.stderr and f"pid {d.proc.pid}" in r.stderr
+    assert str(config) in r.stderr and not (tmp_path / ".other").exists()   # refused before its state file
+    assert d.stop() == 0
+    after = daemons(second)                                         # the first one gone: the inbox is free
+    after.wait_ready()
+    assert after.proc.poll() is None
 
 
 def test_sd_notify_ready_status_watchdog_and_stopping(tmp_path, daemons):

@@ -36,7 +36,8 @@ def upload(site: Site, name: str, body: bytes, folder: str = "", headers: dict |
 
 
 def inbox_files(inbox: Path) -> list[str]:
-    return sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*") if p.is_file() or p.is_symlink())
+    return sorted(str(p.relative_to(inbox)) for p in inbox.rglob("*")
+                  if (p.is_file() or p.is_symlink()) and p.name != ".nstd-daemon.lock")
 
 
 @pytest.fixture
