@@ -130,3 +130,43 @@ def test_a_rule_folder_swapped_for_a_link_gets_no_painting_outside_and_the_photo
     (tmp_path / "outbox" / "stripes").unlink()
     wait_for(lambda: d.saw("job done"), 120, what="the photo painted once the link is gone")
     assert list(outside.iterdir()) == [] and (tmp_path / "outbox" / "stripes" / "a__stripes.png").is_file()
+
+
+def test_the_photos_own_copies_leave_the_outbox_with_the_trash_of_its_last_painting(tmp_path):
+    """Two paintings of one photo share its thumbnail and viewing copy: deleting one leaves them; once
+    the trash of the last is emptied (no painting of it shown or restorable), they go too."""
+    from nstd.outbox.results import delete_result
+    from nstd.outbox.trash import trash_dir
+    from test_first_hour import state_with_jobs
+
+    config, store, (a, b) = state_with_jobs(tmp_path, ("a.png", "b.png"))
+    outbox = tmp_path / "outbox"
+    thumbs = outbox / ".nstd" / "thumbs"
+    thumbs.mkdir(parents=True)
+    photo = {"content": ".nstd/thumbs/in-abc.jpg", "content_view": ".nstd/thumbs/in-abc-view.jpg"}
+    for rel in photo.values():
+        (outbox / rel).write_bytes(b"jpeg")
+    for job_id in (a, b):
+        image = outbox / "stripes" / f"p{job_id}__stripes.png"
+        image.parent.mkdir(parents=True, exist_ok=True)
+        image.write_bytes(png(job_id))
+        (thumbs / f"job{job_id}.jpg").write_bytes(b"jpeg")
+        assert store.claim_next().id == job_id
+        store.finish(job_id, {"image": str(image), "thumbs": {"result": f".nstd/thumbs/job{job_id}.jpg", **photo}})
+    said = Said()
+    old = time.time() - 8 * 86400
+
+    def sweep():
+        for folder in trash_dir(outbox).iterdir():
+            os.utime(folder, (old, old))
+        Upkeep(store, outbox, said).tick(time.monotonic())
+
+    delete_result(store, outbox, a)
+    sweep()
+    assert all((outbox / rel).is_file() for rel in photo.values())     # still shown by b's card
+    delete_result(store, outbox, b)
+    assert all((outbox / rel).is_file() for rel in photo.values())     # b restorable: its card would need them
+    sweep()
+    assert not any((outbox / rel).exists() for rel in photo.values())
+    assert not (thumbs / f"job{a}.jpg").exists() and list(trash_dir(outbox).iterdir()) == []
+    store.close()

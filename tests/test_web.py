@@ -221,6 +221,8 @@ def test_the_actions_are_the_commands_actions(site):
     (folder,) = (site.outbox / ".nstd" / "trash").iterdir()          # job1-<its key>
     assert folder.name.startswith("job1-")
     assert (folder / "stripes" / "photo__stripes.png").read_bytes() == png(1)
+    for who in ({}, cookie):                                         # deleted: served to no one from the trash
+        assert site.get(f"/o/.nstd/trash/{folder.name}/stripes/photo__stripes.png", headers=who)[0] == 404
     assert site.rows("SELECT state FROM jobs WHERE id=1") == [("deleted",)]
     page = site.get("/", headers=cookie)[2].decode()
     assert 'id="job1"' not in page and 'action="/jobs/1/restore"' in page   # listed as deleted, restorable

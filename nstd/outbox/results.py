@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nstd.core import confine
 from nstd.core.errors import NstdError
 from nstd.core.jobs import JobState
 from nstd.store import Job, Store
 
 from .files import log_path_for
-from .trash import empty_trash, move_to_trash, restore_from_trash
+from .trash import empty_trash, in_trash, move_to_trash, restore_from_trash
 
 
 def missing_results(store: Store) -> list[int]:
@@ -54,6 +55,7 @@ class Upkeep:
                 emptied = []
             if emptied:
                 self.log.info("emptied the trash of results deleted over a week ago", job_ids=emptied)
+                forget_photo_copies(self.store, self.outbox, emptied)
         if now < self.audit_due:
             return False
         self.audit_due = now + self.AUDIT_SECONDS
@@ -64,8 +66,9 @@ class Upkeep:
 
 
 def result_files(job: Job, outbox: Path, store: Store) -> list[Path]:
-    """The files that belong to this result alone: thumbnails shared with another result (a
-    twin's, the photo's, the style's) stay."""
+    """The files that belong to this result alone: thumbnails shared with another result (a twin's,
+    the photo's, the style's) stay; the photo's copies go when the trash is emptied of its last
+    painting (`forget_photo_copies`)."""
     out = job.outputs or {}
     image = Path(out.get("image", ""))
     files = [image, log_path_for(image), image.with_suffix(".loss.png")]
@@ -73,6 +76,23 @@ def result_files(job: Job, outbox: Path, store: Store) -> list[Path]:
     files += [outbox / thumbs[k] for k in ("result", "result_view")
               if thumbs.get(k) and not store.shown_by_others(thumbs[k], job.id)]
     return [f for f in files if f.is_absolute() and f.resolve().is_relative_to(outbox.resolve())]
+
+
+def forget_photo_copies(store: Store, outbox: Path, emptied: list[int]) -> list[Path]:
+    """The photo's thumbnail and viewing copy of paintings whose trash was emptied, where no painting
+    shown or still restorable shows them: a deleted photo does not stay in the outbox at viewing size."""
+    restorable = set(in_trash(outbox))
+    removed = []
+    for job_id in emptied:
+        job = store.find_job(job_id)
+        thumbs = (job.outputs or {}).get("thumbs", {}) if job else {}
+        for rel in (thumbs.get("content"), thumbs.get("content_view")):
+            if not isinstance(rel, str) or any(state == "done" or other in restorable
+                                               for other, state in store.jobs_showing(rel)):
+                continue
+            confine.unlink(outbox / rel, missing_ok=True)
+            removed.append(outbox / rel)
+    return removed
 
 
 def delete_result(store: Store, outbox: Path, job_id: int) -> list[Path]:

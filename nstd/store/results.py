@@ -34,6 +34,12 @@ class Results(StateFile):
         return self.db.execute("SELECT 1 FROM jobs WHERE state='done' AND id!=? AND instr(outputs, ?) LIMIT 1",
                                (job_id, json.dumps(thumb))).fetchone() is not None
 
+    def jobs_showing(self, thumb: str) -> list[tuple[int, str]]:
+        """(id, state) of every done or deleted job whose outputs name this thumbnail."""
+        return [(r[0], r[1]) for r in self.db.execute(
+            "SELECT id, state FROM jobs WHERE state IN ('done', 'deleted') AND instr(outputs, ?)",
+            (json.dumps(thumb),))]
+
     def raise_job_id_floor(self, highest_seen: int) -> None:
         """No job id at or below `highest_seen` (the highest the folders' files carry) is handed out."""
         with self._tx():

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from nstd.config import Config
 from nstd.core.errors import NstdError
 from nstd.core.jobs import JobState
+from nstd.outbox.thumbs import HIDDEN
 from nstd.outbox.trash import TRASH_DAYS, in_trash
 from nstd.review.gallery import ASSETS, asset_bytes, deleted_card, overview, running_card, templates
 from nstd.store import Store
@@ -181,6 +182,8 @@ class WebApp:
     async def outbox_file(self, request: Request) -> Response:
         rel = request.path_params["path"]
         try:
+            if rel.startswith(f"{HIDDEN}/trash/"):  # deleted: brought back by a restore, never served from there
+                raise NotServed(f"{rel!r}: in the trash")
             fd, st = open_under(self.outbox, rel)
         except NotServed as e:
             self.log.info("file not served", reason=str(e))
