@@ -192,6 +192,20 @@ def test_rules_says_which_rule_takes_a_photo_and_why_the_others_do_not(tmp_path,
     assert "~photo.jpg: not painted: a temporary or hidden name" in out
     assert "notes.txt: not painted: not named as a photo" in out
     assert "/etc/passwd: not painted: outside the inbox" in out
+    # What is in the inbox is judged as the daemon judges it: the link itself, the pipe, the bytes.
+    inbox = folder / "inbox" / "sea"
+    (tmp_path / "elsewhere.jpg").write_bytes(png())
+    (inbox / "link.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    os.mkfifo(inbox / "pipe.jpg")
+    (inbox / "notes.jpg").write_text("not a picture")
+    (inbox / "real.jpg").write_bytes(png())
+    assert main(["rules", "--config", config, *(str(inbox / n) for n in ("link.jpg", "pipe.jpg", "notes.jpg"))]) == 1
+    out = capsys.readouterr().out
+    assert "sea/link.jpg: not painted: a symbolic link: never followed" in out
+    assert "sea/pipe.jpg: not painted: a named pipe, not a regular file" in out
+    assert "sea/notes.jpg: not painted: not an image file Pillow can read" in out
+    assert out.count("the daemon moves it to failed/ with this reason") == 3
+    assert main(["rules", "--config", config, str(inbox / "real.jpg")]) == 0
 
 
 def test_a_file_no_image_format_starts_like_is_refused_at_once(tmp_path):

@@ -17,16 +17,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from nstd.config import Config
-from nstd.core.fileids import kind_of
 from nstd.core.humane import now_iso
 from nstd.ops.metrics import Metrics
 from nstd.outbox.files import move_input, safe_component
 from nstd.store import Store, StoreUnavailable
 
 from .inbox import InboxWatcher, SettleTracker
-from .inspector import NOT_AN_IMAGE, Inspection, Inspector, surely_not_an_image, too_big
+from .inspector import Inspection, Inspector, surely_not_an_image
 from .recording import record_input
 from .rules import ignored, targets
+from .verdict import entry_refusal, file_refusal
 from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
 
@@ -206,26 +206,20 @@ class Intake:
         entry = confine(c.inbox, path)
         if entry is None or ignored(c, entry.rel):
             return
-        if entry.kind == LINK:
-            self.quarantine(entry, "a symbolic link: never followed out of the inbox (the link itself was "
-                                   "moved here; its target was not touched)")
-            return
-        if entry.kind != FILE:
-            self.quarantine(entry, f"{kind_of(entry.mode)}, not a regular file")
+        refusal = entry_refusal(entry)
+        if refusal:
+            self.quarantine(entry, refusal)
             return
         if not targets(c, entry.rel):
             if str(path) not in self.unmatched:
                 self.unmatched.add(str(path))
                 self.log.warning("no rule matches: left in the inbox", input=entry.rel)
             return
-        size = os.lstat(path).st_size
-        if size > c.watch.max_file_mb * 10**6:
-            self.quarantine(entry, too_big(size, c.watch.max_file_mb * 10**6))
+        refusal = file_refusal(path, c.inbox, c.watch.max_file_mb * 10**6)
+        if refusal:
+            self.quarantine(entry, refusal)
             return
         cause = surely_not_an_image(str(path), str(c.inbox))
-        if cause == NOT_AN_IMAGE:
-            self.quarantine(entry, cause)
-            return
         if cause is not None:
             st = os.lstat(path)
             self._undecodable(entry, cause, (st.st_size, st.st_mtime_ns), attempts, now)

@@ -3,6 +3,7 @@ why (`nstd rules`, the web app's uploads)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional
@@ -11,7 +12,7 @@ from nstd.config import Config
 from nstd.core.images import IMAGE_SUFFIXES
 from nstd.core.jobs import JobSpec
 
-from .walker import TRANSIENT_PATTERNS, is_transient
+from .walker import TRANSIENT_PATTERNS, confine, is_transient
 from .walker import matches as _matches
 
 __all__ = ["is_transient", "ignored", "targets", "rule_warnings", "not_taken", "explain", "Explanation"]
@@ -78,15 +79,27 @@ class Explanation:
 def explain(config: Config, photo: str) -> Explanation:
     """Which rule takes `photo` (a path inside the inbox, or a name relative to it) and why the
     others do not."""
+    from .verdict import entry_refusal, file_refusal
+
     path = Path(photo)
-    where = path if path.is_absolute() else Path.cwd() / path
+    # The last component as it is: a link is judged as the link, as the daemon judges it; the folders
+    # above it resolved, for an inbox reached through a linked home folder.
+    where = Path(os.path.abspath(path))
+    if not where.is_relative_to(config.inbox):
+        where = Path(os.path.realpath(where.parent)) / where.name
     try:
-        relpath = where.resolve().relative_to(config.inbox.resolve()).as_posix()
+        relpath = where.relative_to(config.inbox).as_posix()
     except ValueError:
-        if path.is_absolute() or path.exists():
+        if path.is_absolute() or os.path.lexists(path):
             return Explanation(photo, f"outside the inbox ({config.inbox}): nstd never reads it", (), ())
-        relpath = PurePosixPath(photo).as_posix()
+        relpath, where = PurePosixPath(photo).as_posix(), config.inbox / photo
     refusal = not_taken(config, relpath)
+    entry = confine(config.inbox, where) if os.path.lexists(where) else None
+    if refusal is None and entry is not None:
+        refusal = entry_refusal(entry)
+        if refusal is None and targets(config, relpath):
+            refusal = file_refusal(where, config.inbox, config.watch.max_file_mb * 10**6)
+        refusal = refusal and f"{refusal}: the daemon moves it to failed/ with this reason"
     if refusal:
         return Explanation(relpath, refusal, (), ())
     verdicts, taken_by, jobs = [], None, ()
