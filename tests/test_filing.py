@@ -156,3 +156,28 @@ def test_a_read_only_archive_is_waited_out_and_never_fails_a_photo(setup):
                                                      for _, e, _ in s.log.events)
     finally:
         subprocess.run(["umount", "-l", str(s.archive)], check=False)
+
+
+def test_a_painted_photo_whose_share_was_unmounted_waits_and_is_never_called_gone(setup, tmp_path):
+    """A real bind mount as the inbox's share, unmounted after the painting: the photo seems gone,
+    but its folder is on another file system than at start, so it waits (a fault of the machine)
+    and is archived once the share is back."""
+    import subprocess
+    s = setup
+    share = tmp_path / "share"
+    share.mkdir()
+    bind = ["mount", "--bind", str(share), str(s.inbox)]
+    if subprocess.run(bind, capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (needs root)")
+    try:
+        filing = Filing(s.filing.config, s.store, s.log, on_filed=lambda: None, on_replaced=lambda p: None)
+        painted(s, "a.png", 5)
+        subprocess.run(["umount", "-l", str(s.inbox)], check=True)
+        filing.tick(now=0.0)
+        assert s.store.input_counts() == {"pending": 1}                # not "gone"
+        assert any("a fault of the machine" in e[1] for e in s.log.events)
+        subprocess.run(bind, check=True)
+        filing.tick(now=120.0)
+        assert s.store.input_counts() == {"archived": 1} and (s.archive / "a.png").read_bytes() == png(5)
+    finally:
+        subprocess.run(["umount", "-l", str(s.inbox)], capture_output=True)

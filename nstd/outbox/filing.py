@@ -79,6 +79,10 @@ class Filing:
         root = self._root_of(src)
         failures = [j for j in jobs if j.state is JobState.FAILED]
         ours = file_sha256(src, root) == inp.sha256
+        if not ours and not present(src, root) and self.mounts.gone(root):
+            # Not gone: its folder's share or disk is (unmounted, pulled). The photo waits for it.
+            raise FileNotFoundError(errno.ENOENT, f"{root} is gone or on another file system than at start",
+                                    str(src))
         if present(src, root) and not ours:
             # Replaced while queued: the new content is an input of its own; leave it be.
             self.store.close_input(inp.id, "superseded", str(src))
