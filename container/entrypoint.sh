@@ -1,7 +1,7 @@
 #!/bin/sh
 # The image's start: `run`, `web`, `worker`, `status` and the other commands that read a config get
 # --config $NSTD_ROOT/config.yaml; `web` also listens on all of the container's addresses. The
-# daemon (`run`) lays out an empty $NSTD_ROOT first; the others wait a minute for it to.
+# daemon (`run`) lays out $NSTD_ROOT first (around whatever it holds); the others wait a minute for it to.
 set -eu
 root="${NSTD_ROOT:-/srv/nstd}"
 config="$root/config.yaml"
@@ -15,7 +15,9 @@ esac
 
 if [ ! -e "$config" ]; then
     if [ "$command" = run ]; then
-        nstd init "$root"
+        # --adopt: a data folder that already holds files (a photo in inbox/, lost+found) is laid out
+        # around them; a plain init would refuse it and the container would restart for ever.
+        nstd init --adopt "$root"
     else
         echo "nstd: waiting for the daemon to lay out $root (no $config yet)" >&2
         waited=0

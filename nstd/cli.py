@@ -268,7 +268,7 @@ def _gallery(args) -> int:
 def _init(args) -> int:
     from nstd.starter import make_folder
 
-    config = make_folder(args.folder.resolve())
+    config = make_folder(args.folder.resolve(), adopt=args.adopt)
     shown_config = command_path(config)
     print(f"made {config.parent}: the folders, sample styles in styles/ and {config.name} (config.example.yaml, "
           f"every key explained)\n"
@@ -289,9 +289,13 @@ def listen_type(value: str) -> str:
 
 
 def command_path(path: Path) -> str:
-    """A path as short as it can be typed from here."""
+    """A path as short as it can be typed from here; whole where the short one would not read as a path
+    (from / a relative `srv/nstd/config.yaml` looks like a typo)."""
+    cwd = Path.cwd()
+    if cwd == Path(cwd.anchor):
+        return str(path)
     try:
-        return str(path.relative_to(Path.cwd()))
+        return str(path.relative_to(cwd))
     except ValueError:
         return str(path)
 
@@ -413,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     q = command("init", "make a folder to run nstd in: inbox, outbox, sample styles and a config that checks",
                 _init, config=False, more="The config is config.example.yaml, every key explained.")
     q.add_argument("folder", type=Path, help="a new or empty folder")
+    q.add_argument("--adopt", action="store_true",
+                   help="lay out a folder that already holds files (a photo in inbox/, a disk's lost+found), "
+                        "writing over none of them; refused if it has a config.yaml")
     q = command("run", "watch the inbox and process files until stopped", _run)
     q.add_argument("--until-idle", action="store_true",
                    help="exit once the inbox is settled and the queue is empty")

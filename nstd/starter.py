@@ -47,23 +47,30 @@ def rule_folders(config: dict) -> list[str]:
     return list(dict.fromkeys(folders))
 
 
-def make_folder(root: Path) -> Path:
-    """Lay out `root` and return its config's path."""
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+def make_folder(root: Path, adopt: bool = False) -> Path:
+    """Lay out `root` and return its config's path. With `adopt`, a folder that holds files already
+    (a container's data volume with a photo in inbox/, a disk's lost+found) is laid out around them:
+    nothing there is written over, and a config.yaml there refuses it."""
+    path = root / "config.yaml"
+    if root.exists() and not root.is_dir():
+        raise NstdError(str(root), "is a file, not a folder")
+    if adopt and (path.exists() or path.is_symlink()):
+        raise NstdError(str(path), "exists: this folder is laid out already (`nstd check --config` it)")
+    if not adopt and root.exists() and any(root.iterdir()):
         raise NstdError(str(root), "exists and is not empty; `nstd init` makes a new folder and never writes "
-                                   "over one (pass another path)")
+                                   "over one (pass another path, or --adopt to lay it out around its files)")
     text = example_config()
     config = yaml.safe_load(text)
-    for name in FOLDERS:
-        (root / name).mkdir(parents=True, exist_ok=True)
-    for folder in rule_folders(config):
-        (root / "inbox" / folder).mkdir(parents=True, exist_ok=True)
+    for folder in [*FOLDERS, *(f"inbox/{f}" for f in rule_folders(config))]:
+        if (root / folder).exists() and not (root / folder).is_dir():
+            raise NstdError(str(root / folder), "is in the way: nstd needs a folder here")
+        (root / folder).mkdir(parents=True, exist_ok=True)
     for i, rel in enumerate(style_paths(config)):
         target = (root / rel).resolve()
-        if not target.is_relative_to(root.resolve()):
-            continue  # an absolute path in the example is the reader's own, not ours to make
+        if not target.is_relative_to(root.resolve()) or target.exists():
+            continue  # an absolute path in the example is the reader's own; a file there is kept
         target.parent.mkdir(parents=True, exist_ok=True)
         PAINTERS[i % len(PAINTERS)](seed=7 + i).save(target, quality=92)
-    path = root / "config.yaml"
-    path.write_text(text, encoding="utf-8")
+    with open(path, "x", encoding="utf-8") as f:  # never over a config made meanwhile
+        f.write(text)
     return path

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -173,6 +174,42 @@ def test_init_makes_a_folder_that_checks_and_runs(tmp_path, capsys):
     r = subprocess.run([sys.executable, "-m", "nstd", "run", "--until-idle", "--config", str(config)],
                        capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+def test_init_adopts_a_folder_that_holds_files_and_writes_over_none(tmp_path, capsys):
+    folder = tmp_path / "nstd-data"                                 # a container's volume on a fresh disk
+    (folder / "lost+found").mkdir(parents=True)
+    (folder / "inbox" / "sea").mkdir(parents=True)
+    (folder / "inbox" / "sea" / "boat.jpg").write_bytes(png(1))
+    (folder / "styles").mkdir()
+    (folder / "styles" / "swirls.jpg").write_bytes(b"my own swirls")
+    assert main(["init", str(folder)]) == 1 and "--adopt" in capsys.readouterr().err
+    assert main(["init", "--adopt", str(folder)]) == 0
+    assert (folder / "inbox" / "sea" / "boat.jpg").read_bytes() == png(1)
+    assert (folder / "styles" / "swirls.jpg").read_bytes() == b"my own swirls"
+    assert (folder / "lost+found").is_dir() and (folder / "outbox").is_dir()
+    assert main(["init", "--adopt", str(folder)]) == 1                     # laid out already: said so
+    assert "laid out already" in capsys.readouterr().err
+
+
+def test_the_containers_first_start_lays_out_a_data_folder_that_holds_a_photo(tmp_path):
+    """container/entrypoint.sh as the image runs it, with the real `nstd init`; `nstd run` itself is a
+    stand-in here that only says how it was called (the container test runs the image for real)."""
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    real = Path(sys.executable).parent / "nstd"
+    (shims / "nstd").write_text(f'#!/bin/sh\n[ "$1" = run ] && {{ echo "nstd $*"; exit 0; }}\nexec {real} "$@"\n')
+    (shims / "nstd").chmod(0o755)
+    data = tmp_path / "srv"
+    (data / "inbox").mkdir(parents=True)
+    (data / "inbox" / "early.jpg").write_bytes(png(2))
+    r = subprocess.run(["sh", str(ROOT / "container" / "entrypoint.sh")], capture_output=True, text=True, cwd="/",
+                       env={**os.environ, "PATH": f"{shims}:{os.environ['PATH']}", "NSTD_ROOT": str(data)},
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f"nstd run --config {data / 'config.yaml'}" in r.stdout
+    assert f"nstd check --config {data / 'config.yaml'}" in r.stdout    # a path that reads as one, from /
+    assert (data / "inbox" / "early.jpg").read_bytes() == png(2)
 
 
 def test_rules_says_which_rule_takes_a_photo_and_why_the_others_do_not(tmp_path, capsys):
