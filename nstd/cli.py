@@ -345,10 +345,19 @@ def _web_password(args) -> int:
         print("nstd: the two passwords differ", file=sys.stderr)
         return 2
     try:
-        print(f"web:\n  password_hash: \"{hash_password(password)}\"")
+        hashed = hash_password(password)
     except ValueError as e:
         print(f"nstd: {e}", file=sys.stderr)
         return 2
+    if args.config is not None:
+        from nstd.config.edit import set_web_password_hash
+        print(f"{args.config}: {set_web_password_hash(args.config, hashed)}; `systemctl reload nstd-web` "
+              "(or a restart of nstd web) applies it")
+        return 0
+    print(f'  password_hash: "{hashed}"')
+    print("nstd: put that line in your config's web: section (under `web:`, as printed), replacing the "
+          "password_hash there; or run `nstd web-password --config FILE` to have it written in place",
+          file=sys.stderr)
     return 0
 
 
@@ -476,8 +485,11 @@ def build_parser() -> argparse.ArgumentParser:
     q = command("web", "serve the gallery live, with the queue and actions, on web.listen", _web)
     q.add_argument("--listen", type=listen_type, metavar="HOST:PORT",
                    help="listen here instead of web.listen (the container image: 0.0.0.0:8040)")
-    command("web-password", "hash a password for web.password_hash (reads it from the terminal or one line of "
-            "stdin)", _web_password, config=False)
+    q = command("web-password", "hash a password for web.password_hash (reads it from the terminal or one line "
+                "of stdin)", _web_password, config=False,
+                more="With --config the hash is written into that file's web: section in place (comments kept); "
+                     "without it, the line to put there is printed.")
+    q.add_argument("--config", "-c", type=Path, help="write it into this config file")
 
     q = command("demo", "paint sample pictures in a fresh workspace and show where they went", _demo, config=False)
     q.add_argument("--workspace", type=Path, default=Path("nstd-demo"), help="a new folder (default: nstd-demo)")

@@ -1,6 +1,7 @@
-"""The fault benches in short (issue 32 item 8): every fault in turn over a stream of photos, one
-real daemon (and, for the Redis faults, a real redis-server and two worker hosts); each photo
-painted once, none failed, every fault told. Mount faults need root."""
+"""The fault benches in short (issue 32 item 8, issue 45 item 8): every fault or disagreement in turn
+over a stream of photos, one real daemon (and, for the Redis faults, a real redis-server and two
+worker hosts); each photo painted once, none failed, every fault told, nothing touched outside
+nstd's folders. Mount faults need root."""
 
 from __future__ import annotations
 
@@ -59,3 +60,20 @@ def test_every_redis_fault_in_turn_costs_no_photo(tmp_path):
     assert set(rows) == {"none (the baseline)", "Redis stalled (SIGSTOP)", "Redis restarted without its data",
                          "Redis at maxmemory", "worker host frozen past its lease", "a flood: 4 at once"}, out[-4000:]
     no_photo_cost(rows, untold={"none (the baseline)", "Redis restarted without its data"})
+
+
+@pytest.mark.timeout(1500)
+def test_every_disagreement_of_the_state_and_the_folders_costs_no_photo_and_touches_nothing_outside(tmp_path):
+    """A state file deleted, an older backup restored, the nstd folder moved, the state file replaced
+    under the daemon, a folder of the outbox made a link: each told, every photo painted once, the
+    state's count of results equal to the results on disk, nothing outside nstd's folders touched."""
+    figures = tmp_path / "figures.json"
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "consistency.py"), "--per-fault", "2", "--hold", "2",
+                          "--json", str(figures)], capture_output=True, text=True, timeout=1400)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-4000:]
+    told = json.loads(figures.read_text())
+    rows = {r["fault"]: r for r in told["rows"]}
+    assert len(rows) == 6 and told["lost"] == [], out[-4000:]
+    no_photo_cost(rows, untold={"none (the baseline)"})
+    assert all(r["misreported"] == 0 and r["touched_outside"] == 0 for r in rows.values()), rows

@@ -368,6 +368,36 @@ def test_password_hashes(tmp_path):
     assert r.returncode != 0 and "web.password_hash" in r.stderr
 
 
+def test_web_password_writes_the_hash_in_place_and_a_second_web_key_is_an_error(tmp_path):
+    from nstd.config import load_config
+    from nstd.review.web.auth import verify_password
+
+    config = write_config(tmp_path, extra="web:            # the web app\n  listen: 127.0.0.1:9999\n"
+                                          "  password_hash: null   # from nstd web-password\n")
+    appended = config.read_text() + 'web:\n  password_hash: "x"\n'     # what appending the old output made
+    (tmp_path / "twice.yaml").write_text(appended)
+    r = subprocess.run([sys.executable, "-m", "nstd", "check", "--config", str(tmp_path / "twice.yaml")],
+                       capture_output=True, text=True, cwd=ROOT)
+    lines = config.read_text().count("\n")
+    assert r.returncode == 2 and f"web: given twice, at line {lines - 2} and line {lines + 1}" in r.stderr, r.stderr
+
+    r = subprocess.run([sys.executable, "-m", "nstd", "web-password", "--config", str(config)], input="s3cret\n",
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "set web.password_hash" in r.stdout, r.stderr
+    text = config.read_text()
+    assert "# the web app" in text and "# from nstd web-password" in text and text.count("web:") == 1
+    loaded = load_config(config)
+    assert loaded.web.listen == "127.0.0.1:9999" and verify_password("s3cret", loaded.web.password_hash)
+
+    bare = write_config(tmp_path / "bare")
+    r = subprocess.run([sys.executable, "-m", "nstd", "web-password", "--config", str(bare)], input="other\n",
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and verify_password("other", load_config(bare).web.password_hash), r.stderr
+    r = subprocess.run([sys.executable, "-m", "nstd", "web-password"], input="s3cret\n", capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.stdout.startswith("  password_hash: ") and "web: section" in r.stderr
+
+
 def test_the_web_app_keeps_working_when_the_outbox_is_removed(site):
     shutil.rmtree(site.outbox)
     assert site.get("/o/stripes/photo__stripes.png")[0] == 404

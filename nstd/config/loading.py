@@ -17,6 +17,30 @@ from .schema import ConfigModel
 _UNION_TAGS = {"str", "list[str]", "StyleModel", "StyleImageModel", "Params"}
 
 
+class DuplicateKey(ValueError):
+    """A key given twice in one mapping: YAML would keep the second silently, losing the first."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load's loader, but a key given twice in one mapping (a second `web:` appended to the file)
+    is an error naming both lines, not the first section silently dropped."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error says so below
+                continue
+            if first is not None:
+                raise DuplicateKey(f"{key}: given twice, at line {first + 1} and line "
+                                   f"{key_node.start_mark.line + 1}; the second would silently replace the "
+                                   "first (merge them into one)")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def _key(loc: tuple) -> str:
     # pydantic names the union branch it tried inside the location; people want the key alone.
     return ".".join(str(p) for p in loc if p not in _UNION_TAGS)
@@ -70,9 +94,11 @@ def load_config(path: str | Path, check_images: bool = True) -> Config:
     state file (status, pause, resume, history): a broken style image must not stop an operator."""
     path = Path(path).expanduser().resolve()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
+    except DuplicateKey as e:
+        raise ConfigError(str(path), [str(e)]) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(str(path), [f"cannot read: {e}"]) from None
     except yaml.YAMLError as e:
