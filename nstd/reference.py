@@ -6,7 +6,9 @@ time; tests/test_docs.py fails on a key or a flag without a description."""
 from __future__ import annotations
 
 import argparse
+import re
 import typing
+from pathlib import Path
 from typing import Iterator, Union
 
 from pydantic import BaseModel
@@ -49,7 +51,11 @@ def config_keys(model: type[BaseModel] = ConfigModel, prefix: str = "") -> Itera
         default = "required" if field.is_required() else _default_words(field.default)
         if model.__name__ == "Params" and name in _PARAM_DEFAULTS:  # all optional: the dataclass has the default
             default = _default_words(_PARAM_DEFAULTS[name])
-        yield path, _type_words(field.annotation), default, field.description or ""
+        said = field.description or ""
+        derived = _DERIVED.search(said)
+        if default == "none" and derived:  # None stands for a default worked out from elsewhere: say that one
+            default, said = derived[1], _DERIVED.sub("", said)
+        yield path, _type_words(field.annotation), default, said
         for inner in _models_in(field.annotation):
             if inner.__name__ == "Params" and path != "defaults":
                 continue  # a style's and a rule's params take the keys listed under defaults
@@ -61,6 +67,9 @@ def config_keys(model: type[BaseModel] = ConfigModel, prefix: str = "") -> Itera
             else:
                 sub = f"{path}."
             yield from config_keys(inner, sub)
+
+
+_DERIVED = re.compile(r"\s*\(default: ([^)]*)\)")
 
 
 def _default_words(value) -> str:
@@ -107,10 +116,50 @@ def config_reference() -> str:
 def commands_reference() -> str:
     out = []
     for name, q in _commands().items():
-        out += [f"## nstd {name}", "", _cell(q.description or ""), "", "```", q.format_usage().strip(), "```", ""]
+        out += [f"## nstd {name}", "", _cell(q.description or ""), "", "```", _usage(q), "```", ""]
         flags = list(command_flags(q))
         if flags:
             out += ["| argument | meaning |", "| --- | --- |"]
             out += [f"| `{_cell(flag)}` | {_cell(said)} |" for flag, said in flags]
             out.append("")
     return "\n".join(out)
+
+
+def _usage(q: argparse.ArgumentParser) -> str:
+    """The usage line at a fixed width: the page must not change with the terminal that wrote it."""
+    formatter = argparse.HelpFormatter(q.prog, width=100)
+    formatter.add_usage(q.usage, q._actions, q._mutually_exclusive_groups)
+    return formatter.format_help().strip()
+
+
+# The reference pages hold their tables between these markers, written by `python -m nstd.reference`
+# (so that they read in a plain checkout) and checked against the code by tests/test_docs.py.
+PAGES = {"reference/config.md": ("<!-- reference: config -->", config_reference),
+         "reference/commands.md": ("<!-- reference: commands -->", commands_reference)}
+END = "<!-- end of the generated reference -->"
+
+
+def with_reference(markdown: str, marker: str, make) -> str:
+    """The page with the generated part after `marker` (up to END) made anew."""
+    if marker not in markdown:
+        return markdown
+    head, _, rest = markdown.partition(marker)
+    _, found, tail = rest.partition(END)
+    return f"{head}{marker}\n{make()}{END}\n" + (tail.lstrip("\n") if found else "")
+
+
+def write_pages(docs: Path) -> list[Path]:
+    changed = []
+    for rel, (marker, make) in PAGES.items():
+        page = docs / rel
+        old = page.read_text(encoding="utf-8")
+        new = with_reference(old, marker, make)
+        if new != old:
+            page.write_text(new, encoding="utf-8")
+            changed.append(page)
+    return changed
+
+
+if __name__ == "__main__":
+    for written in write_pages(Path(__file__).resolve().parents[1] / "docs"):
+        print(f"wrote {written}")

@@ -31,6 +31,15 @@ def test_the_reference_holds_every_key_and_every_command():
     assert "`--max-memory-gb`" in commands and "90 %" in commands  # help text as printed, not argparse's %%
 
 
+def test_the_reference_pages_in_the_checkout_are_the_codes():
+    """They read on the code host without a build: `python -m nstd.reference` writes them anew."""
+    from nstd.reference import PAGES, with_reference
+    for rel, (marker, make) in PAGES.items():
+        page = (ROOT / "docs" / rel).read_text(encoding="utf-8")
+        assert page == with_reference(page, marker, make), f"docs/{rel} lags the code: run python -m nstd.reference"
+        assert "| --- |" in page
+
+
 @pytest.mark.skipif(importlib.util.find_spec("mkdocs") is None,
                     reason="mkdocs is not installed (pip install -e '.[docs]')")
 def test_the_docs_site_builds_strict_with_the_generated_reference(tmp_path):
@@ -39,7 +48,7 @@ def test_the_docs_site_builds_strict_with_the_generated_reference(tmp_path):
                        env={"PATH": "/usr/bin:/bin", "NO_MKDOCS_2_WARNING": "1", "HOME": str(tmp_path)})
     assert r.returncode == 0, r.stdout + r.stderr
     page = (tmp_path / "site" / "reference" / "config" / "index.html").read_text()
-    assert "worker.mixed_precision" in page and "<!-- reference" not in page
+    assert "worker.mixed_precision" in page and "<table>" in page
 
 
 def test_the_readmes_links_resolve_and_it_stays_a_front_door():
