@@ -156,7 +156,7 @@ def test_the_gallery_tells_what_ran_and_drops_what_was_deleted_by_hand(tmp_path,
     assert f"1 result deleted by hand left the gallery (job {a})" in capsys.readouterr().out
     page = (tmp_path / "outbox" / "index.html").read_text()
     assert "<h2>a.png</h2>" not in page and page.count("<h2>b.png</h2>") == 2
-    assert f"re-run of job {b}, strength 0.7" in page and "40+19 it" in page
+    assert f"re-run of job {b}: strength 0.7" in page and "40+19 it" in page
     assert "2 results, 0 failed" in page
 
 

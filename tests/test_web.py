@@ -489,3 +489,20 @@ def test_a_state_file_replaced_under_the_web_app_is_opened_anew_before_it_shows_
     status, _, _ = site.post("/pause", {"csrf": csrf}, headers={**cookie, "Accept": "application/json"})
     assert status == 200 and site.rows("SELECT COUNT(*) FROM settings WHERE key='paused'") == [(1,)]
     assert "the state file was replaced: opened anew" in (site.folder / "web.log").read_text()
+
+
+def test_a_stronger_and_a_lighter_rerun_are_told_apart_everywhere_before_they_finish(site):
+    cookie, csrf = site.login()
+    said = []
+    for strength in ("0.8", "0.3"):
+        status, _, body = site.post("/jobs/1/rerun", {"csrf": csrf, "style": "stripes", "style_strength": strength},
+                                    headers={**cookie, "Accept": "application/json"})
+        assert status == 200, body
+        said.append(json.loads(body)["message"])
+    assert "(re-run of job 1: strength 0.8)" in said[0] and "(re-run of job 1: strength 0.3)" in said[1]  # the toasts
+    page = site.get("/", headers=cookie)[2].decode()
+    assert "re-run of job 1: strength 0.8" in page and "re-run of job 1: strength 0.3" in page  # the queue
+    for command in ("status", "history"):
+        out = subprocess.run([sys.executable, "-m", "nstd", command, "--config", str(site.config_path)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=60).stdout
+        assert "[re-run of job 1: strength 0.8]" in out and "[re-run of job 1: strength 0.3]" in out, out

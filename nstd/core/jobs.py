@@ -96,3 +96,25 @@ def checked_priority(value: int) -> int:
     if not -PRIORITY_LIMIT <= value <= PRIORITY_LIMIT:
         raise NstdError("priority", f"{value} is out of range: from {-PRIORITY_LIMIT} to {PRIORITY_LIMIT}")
     return value
+
+
+_CHANGE_WORDS = {"style_strength": "strength", "style_weight": "style weight", "content_weight": "content weight",
+                 "tv_weight": "tv weight", "budget_seconds": "budget s"}
+
+
+def shown_value(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return ":".join(map(str, value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def variant_words(spec: dict) -> str:
+    """What sets a re-run apart, said wherever a job is named (the queue, the running card, the toast,
+    `nstd status`, `nstd history`): 're-run of job 6: strength 0.75'; '' for a photo's first painting.
+    A stronger and a lighter re-run of one photo in one style read differently before they finish."""
+    origin = spec.get("rerun_of")
+    if origin is None:
+        return ""
+    changed = ", ".join(f"{_CHANGE_WORDS.get(k, k)} {shown_value(v)}" for k, v in (spec.get("changed") or {}).items()
+                        if v is not None)
+    return f"re-run of job {origin}" + (f": {changed}" if changed else "")

@@ -25,7 +25,7 @@ import jinja2
 
 from nstd.core import confine
 from nstd.core.humane import duration, first_line, plural, progress_words
-from nstd.core.jobs import JobState
+from nstd.core.jobs import JobState, variant_words
 from nstd.core.names import shown
 from nstd.engine.calibration import lighter, stronger
 from nstd.outbox.files import atomic_write_bytes, log_path_for
@@ -43,6 +43,7 @@ def templates() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("nstd.review", "templates"), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["shown"] = shown
+    env.filters["variant"] = lambda job: variant_words(job.spec)
     return env
 
 
@@ -81,12 +82,9 @@ def result_card(job: Job, outbox: Path, versions: list[Job] = ()) -> dict | None
             ("loss", losses or "?"), ("took", f"{duration(out.get('seconds'))} on {out.get('device', '?')}"
                                            + (f" in {out['precision']}" if out.get("precision") else "")),
             ("job", str(job.id))]
-    origin = job.spec.get("rerun_of")
-    rerun = None
-    if origin is not None:
-        changed = ", ".join(f"{k} {_shown_value(v)}" for k, v in job.spec.get("changed", {}).items())
-        rows.insert(0, ("re-run", f"of job {origin}" + (f": {changed}" if changed else "")))
-        rerun = f"re-run of job {origin}" + (f", strength {strength:g}" if strength is not None else "")
+    rerun = variant_words(job.spec) or None
+    if rerun:
+        rows.insert(0, ("re-run", rerun.removeprefix("re-run ")))
     plot = out.get("plot") and _rel(out["plot"], outbox)
     version_links = []
     if len(versions) > 1:
@@ -131,7 +129,7 @@ def running_card(job: Job, outbox: Path) -> dict:
     if p.get("host"):
         text += f", on {p['host']}"
     return {"id": job.id, "title": shown(job.input_relpath), "rule": job.rule, "style": job.style,
-            "percent": round(pct), "text": text, "priority": job.priority,
+            "percent": round(pct), "text": text, "priority": job.priority, "variant": variant_words(job.spec),
             "preview": _url(preview.relative_to(outbox).as_posix()) if preview.exists() else None}
 
 
@@ -269,12 +267,6 @@ def _iterations(params: dict, outputs: dict) -> str:
         return f"{params.get('iterations')} it"
     budget = params.get("budget_seconds")
     return "+".join(map(str, ran)) + " it" + (f" in a {budget:g} s budget" if budget else "")
-
-
-def _shown_value(value) -> str:
-    if isinstance(value, list):
-        return ":".join(map(str, value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _style_weight(params: dict, outputs: dict) -> str:

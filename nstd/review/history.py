@@ -15,7 +15,7 @@ from typing import Optional
 from nstd.config import Config
 from nstd.core.errors import NstdError
 from nstd.core.humane import duration, first_line, iso, plural
-from nstd.core.jobs import JobState
+from nstd.core.jobs import JobState, variant_words
 from nstd.core.names import shown
 from nstd.store import Job, Store
 
@@ -39,7 +39,8 @@ def _row(job: Job) -> dict:
     took = job.finished - job.started if job.finished and job.started and job.state is JobState.DONE else None
     outputs = job.outputs or {}
     return {"job_id": job.id, "state": job.state.value, "input": shown(job.input_relpath), "style": job.style,
-            "rule": job.rule, "priority": job.priority, "attempts": job.attempts, "queued": iso(job.created),
+            "variant": variant_words(job.spec), "rule": job.rule, "priority": job.priority, "attempts": job.attempts,
+            "queued": iso(job.created),
             "started": iso(job.started), "finished": iso(job.finished), "updated": iso(job.updated),
             "seconds": round(took, 1) if took is not None else None,
             "result": outputs.get("image") if job.state is JobState.DONE else None,
@@ -71,7 +72,8 @@ def render(h: dict) -> str:
         when = (j["updated"] or "?").replace("T", " ")[:16]
         took = duration(j["seconds"]) if j["seconds"] is not None else ""
         what = j["result"] or (f"error: {j['error']}" if j["error"] else "")
-        lines.append(f"  {j['job_id']:>5}  {j['state']:<8} {when}  {took:>7}  {j['input']} -> {j['style']}"
+        variant = f" [{j['variant']}]" if j.get("variant") else ""
+        lines.append(f"  {j['job_id']:>5}  {j['state']:<8} {when}  {took:>7}  {j['input']} -> {j['style']}{variant}"
                      f" ({j['rule']})" + (f"  {what}" if what else ""))
     return "\n".join(lines)
 

@@ -11,7 +11,7 @@ import time
 
 from nstd.config import Config
 from nstd.core.humane import duration, first_line, iso, plural, progress_words, size_words
-from nstd.core.jobs import JobState
+from nstd.core.jobs import JobState, variant_words
 from nstd.core.names import shown
 from nstd.ops.folderfaults import fault_words, free_bytes
 from nstd.outbox.results import missing_results
@@ -23,7 +23,7 @@ STATE_ROOM = 1 << 20   # under this, SQLite's next checkpoint or page may not fi
 
 def _job(job: Job) -> dict:
     return {"job_id": job.id, "input": shown(job.input_relpath), "style": job.style, "rule": job.rule,
-            "priority": job.priority, "attempts": job.attempts}
+            "priority": job.priority, "attempts": job.attempts, "variant": variant_words(job.spec)}
 
 
 def facts(config: Config, failures: int = 10, queued: int = 10) -> dict:
@@ -80,6 +80,10 @@ def _daemon_line(d: dict) -> str:
         return "daemon: NOT RUNNING (none has run on this state file yet): `nstd run --config FILE` starts one"
     return (f"daemon: NOT RUNNING (the last one, pid {d['pid']} on {d['host']}, was last seen "
             f"{_short(d['heartbeat'])}): start it with `nstd run` or `systemctl start nstd`")
+
+
+def _variant(job: dict) -> str:
+    return f" [{job['variant']}]" if job.get("variant") else ""
 
 
 def _rebuilt_line(r: dict) -> str:
@@ -156,13 +160,12 @@ def report(config: Config, failures: int = 10) -> str:
     for job in f["running"]:
         p = job["progress"] or {}
         host = f" on {(job['progress'] or {}).get('host')}" if (job["progress"] or {}).get("host") else ""
-        lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']} (attempt {job['attempts']}){host}"
-                     + (f" {progress_words(p)}" if p else " starting"))
+        lines.append(f"running: job {job['job_id']} {job['input']} -> {job['style']}{_variant(job)} "
+                     f"(attempt {job['attempts']}){host}" + (f" {progress_words(p)}" if p else " starting"))
     if f["queue"]:
         lines.append("next:")
-        lines += [f"  job {j['job_id']} {j['input']} -> {j['style']}" + (f" (priority {j['priority']})"
-                                                                         if j["priority"] else "")
-                  for j in f["queue"]]
+        lines += [f"  job {j['job_id']} {j['input']} -> {j['style']}{_variant(j)}"
+                  + (f" (priority {j['priority']})" if j["priority"] else "") for j in f["queue"]]
     if f["failures"]:
         lines.append("recent failures:")
         lines += [f"  job {x['job_id']} {x['input']} -> {x['style']}: {x['error']}" if "job_id" in x

@@ -6,7 +6,8 @@ Each action takes (store, form, path params) and returns the message shown to th
 from __future__ import annotations
 
 from nstd.core.errors import NstdError
-from nstd.core.jobs import checked_priority
+from nstd.core.jobs import checked_priority, variant_words
+from nstd.core.names import shown
 from nstd.outbox.results import delete_result, restore_result
 from nstd.outbox.trash import TRASH_DAYS
 from nstd.review.rerun import parse_settings, rerun_input, retry
@@ -45,8 +46,11 @@ def ACTIONS(app) -> dict:  # noqa: N802  (a table, named as one)
         settings = parse_settings(pairs)
         style = str(form.get("style") or job.style)
         new = rerun_input(config, store, inp, [style], settings, from_job=job)
-        return (f"queued job {', '.join(map(str, new))}: {job.input_relpath} in {style}" if new
-                else "these settings were painted already")
+        if not new:
+            return "these settings were painted already"
+        what = variant_words(store.find_job(new[0]).spec)
+        return f"queued job {', '.join(map(str, new))}: {shown(job.input_relpath)} in {style}" + (
+            f" ({what})" if what else "")
 
     def retry_job(store, form, params):
         n, _, _ = retry(config, store, job_ids=[int(params["job"])])
