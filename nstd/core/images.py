@@ -11,15 +11,55 @@ import io
 import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import InputError
 from .fileids import NotRegularFile, open_regular
+from .heif import decode_heif, is_heif
 
-# 50 megapixels: a 8000x6000 camera frame fits, a decompression bomb does not.
+# 50 megapixels decoded: an 8000x6000 camera frame fits whole; a larger JPEG (50, 108, 200 MP
+# phone sensors) is decoded reduced to fit (JPEG's DCT scaling, up to 1/8 a side: no full-size copy
+# is ever made), and a decompression bomb does not fit even so.
 DEFAULT_MAX_PIXELS = 50_000_000
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"})
+MAX_PIXELS_KEY = "worker.max_pixels"
+JPEG_REDUCTIONS = (1, 2, 4, 8)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".avif", ".heic",
+                            ".heif", ".hif"})
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+SRGB = ImageCms.createProfile("sRGB")
+SRGB_ICC = ImageCms.ImageCmsProfile(SRGB).tobytes()
+
+
+def to_srgb(img: Image.Image) -> Image.Image:
+    """A picture with an embedded ICC profile (Display P3 from a phone, Adobe RGB from a camera)
+    converted to sRGB by LittleCMS, relative colorimetric: the colours a viewer shows, in the space
+    the network, the thumbnails and every output use. Without a profile it is taken as sRGB."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK", "L"):
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(img, source, SRGB, outputMode="RGBA" if img.mode == "RGBA" else "RGB",
+                                              renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img  # a broken profile: the pixels as they are, as a viewer without colour management shows them
+    converted.info.pop("icc_profile", None)
+    return converted
+
+
+def _reduction(size: tuple[int, int], max_pixels: int, fit: int | None) -> int:
+    """The JPEG scale-down (1, 2, 4 or 8 a side) that fits max_pixels and keeps the side `fit` needs."""
+    w, h = size
+    needed = next((r for r in JPEG_REDUCTIONS if (w // r) * (h // r) <= max_pixels), None)
+    if needed is None:
+        return 0
+    wanted = max((r for r in JPEG_REDUCTIONS if fit and max(w, h) // r >= fit), default=1)
+    return max(needed, wanted)
+
+
+def _too_many(path, w: int, h: int, max_pixels: int, words: str = "") -> InputError:
+    return InputError(str(path), f"{w}x{h} is {w * h / 1e6:.3g} megapixels{words}, over the limit of "
+                                 f"{max_pixels / 1e6:.3g} ({MAX_PIXELS_KEY} in the config raises it)")
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -41,9 +81,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode a whole image file into 8-bit RGB, upright, or raise InputError."""
-    return _decoded(path, max_pixels, header_only=False)
+def load_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, fit: int | None = None) -> Image.Image:
+    """Decode a whole image file into 8-bit sRGB, upright, or raise InputError. `fit`: the longest
+    side the caller needs; a large JPEG is decoded reduced, down to it."""
+    return _decoded(path, max_pixels, header_only=False, fit=fit)
 
 
 def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -51,32 +92,27 @@ def image_size(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[
     return _decoded(path, max_pixels, header_only=True)
 
 
-def decode_file(f, path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def decode_file(f, path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, fit: int | None = None) -> Image.Image:
     """Decode from a file already opened (by `open_regular`): the bytes checked are those decoded."""
-    return _decoded(path, max_pixels, header_only=False, opened=f)
+    return _decoded(path, max_pixels, header_only=False, opened=f, fit=fit)
 
 
-def _decoded(path: str | Path, max_pixels: int, header_only: bool, opened=None):
+def _decoded(path: str | Path, max_pixels: int, header_only: bool, opened=None, fit: int | None = None):
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow's own guard is off: ours (_pillow) decides from the header, before any pixel is
+            # decoded, and allows a JPEG more than the limit where its reduced decode fits it.
+            Image.MAX_IMAGE_PIXELS = None
             f = opened if opened is not None else open_regular(path)
-            if opened is not None:
+            f.seek(0)
+            with f if opened is None else _kept_open(f):
+                if is_heif(f.read(64)):
+                    return _checked(decode_heif(f, str(path)), path, max_pixels, header_only)
                 f.seek(0)
-            with f if opened is None else _kept_open(f), Image.open(f) as img:
-                w, h = img.size
-                if w * h > max_pixels:
-                    raise InputError(str(path), f"{w}x{h} is {w * h / 1e6:.3g} megapixels, over the "
-                                                f"limit of {max_pixels / 1e6:.3g}")
-                if w < 1 or h < 1:
-                    raise InputError(str(path), f"image has no pixels ({w}x{h})")
-                if header_only:
-                    return w, h
-                img.seek(0)  # animated formats: the first frame
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                with Image.open(f) as img:
+                    return _pillow(img, path, max_pixels, header_only, fit)
     except InputError:
         raise
     except NotRegularFile as e:
@@ -93,6 +129,40 @@ def _decoded(path: str | Path, max_pixels: int, header_only: bool, opened=None):
         # Pillow reports truncated and corrupt data as OSError ("image file is truncated"),
         # broken PNG chunks as SyntaxError.
         raise InputError(str(path), f"corrupt or truncated image ({e})") from None
+
+
+def _pillow(img: Image.Image, path: Path, max_pixels: int, header_only: bool, fit: int | None):
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise InputError(str(path), f"image has no pixels ({w}x{h})")
+    if img.format in ("JPEG", "MPO") and (w * h > max_pixels or fit):
+        reduction = _reduction((w, h), max_pixels, fit)
+        if reduction == 0:
+            raise _too_many(path, w, h, max_pixels, ", even decoded at an eighth of its width")
+        if header_only:
+            return w, h
+        img.seek(0)  # MPO, Ultra HDR (a gain map as the second picture): the first
+        if reduction > 1:
+            img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else "RGB",
+                      (-(-w // reduction), -(-h // reduction)))
+    elif w * h > max_pixels:
+        raise _too_many(path, w, h, max_pixels)
+    elif header_only:
+        return w, h
+    else:
+        img.seek(0)  # animated and multi-picture formats: the first frame
+    img.load()
+    img = to_srgb(img)
+    img = ImageOps.exif_transpose(img)
+    return _to_rgb(img)
+
+
+def _checked(img: Image.Image, path: Path, max_pixels: int, header_only: bool):
+    """A picture another decoder made (HEIF), held to the same limit and brought to sRGB RGB."""
+    w, h = img.size
+    if w * h > max_pixels:
+        raise _too_many(path, w, h, max_pixels)
+    return (w, h) if header_only else _to_rgb(to_srgb(img))
 
 
 class _kept_open:
@@ -117,7 +187,8 @@ def output_format(path: str | Path) -> str:
 
 
 def encode_image(img: Image.Image, fmt: str) -> bytes:
+    """Every picture nstd writes is sRGB and says so (the profile embedded), so viewers show them alike."""
     buf = io.BytesIO()
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    img.save(buf, format=fmt, **options)
+    img.save(buf, format=fmt, icc_profile=SRGB_ICC, **options)
     return buf.getvalue()

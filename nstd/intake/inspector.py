@@ -44,7 +44,7 @@ def inspect_file(path: str, max_pixels: int, max_bytes: int, root: Optional[str]
             if st.st_size > max_bytes:
                 return Inspection(path, size=st.st_size, stamp=stamp, error=too_big(st.st_size, max_bytes))
             try:
-                decode_file(f, path, max_pixels)
+                decode_file(f, path, max_pixels, fit=DECODE_CHECK_SIDE)
             except InputError as e:
                 return Inspection(path, size=st.st_size, stamp=stamp, error=e.cause)
             except MemoryError:
@@ -59,6 +59,9 @@ def inspect_file(path: str, max_pixels: int, max_bytes: int, root: Optional[str]
 
 
 HEAD_BYTES = 64
+# The decode that proves a photo whole reads every byte of it, but a large JPEG at an eighth of its
+# width: a 200 MP photo checked in a fraction of the time and memory of its full size.
+DECODE_CHECK_SIDE = 256
 
 
 @functools.cache
@@ -77,6 +80,7 @@ def surely_not_an_image(path: str, root: Optional[str] = None) -> Optional[str]:
     """Why the file is surely no image, judged here from its first bytes (no child, no decoding):
     empty, or a start that no image format Pillow reads begins with. None when it may be one."""
     from nstd.core.fileids import open_regular
+    from nstd.core.heif import is_heif
 
     try:
         with open_regular(path, root) as f:
@@ -88,7 +92,7 @@ def surely_not_an_image(path: str, root: Optional[str] = None) -> Optional[str]:
     unsigned_suffixes, signatures = _pillow_formats()
     if os.path.splitext(path)[1].lower() in unsigned_suffixes:
         return None
-    if any(accept(head) for accept in signatures):
+    if any(accept(head) for accept in signatures) or is_heif(head):
         return None
     if not head.strip(b"\0"):
         # A copy that allocated its size first, or a share that has not flushed the start yet.

@@ -69,7 +69,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
     from nstd.engine import EngineError, StyleImage, TransferParams
     from nstd.outbox.files import loss_log, result_exists, write_result
     from nstd.outbox.lossplot import write_loss_plot
-    from nstd.outbox.thumbs import preview_path, write_jpeg, write_thumbnails
+    from nstd.outbox.thumbs import VIEW_SIDE, preview_path, write_jpeg, write_thumbnails
 
     job_id = job.id
     image_path = Path(job.output)
@@ -122,7 +122,9 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
                 send(Failed(job_id, "the input was replaced after it was queued; the new version is queued "
                                     "on its own", permanent=True))
                 return
-            content = decode_file(f, job.input, max_pixels)
+            # A 200 MP phone photo is decoded no larger than the painting and the viewer need.
+            size = job.params.get("size")
+            content = decode_file(f, job.input, max_pixels, fit=max(size, VIEW_SIDE) if isinstance(size, int) else None)
         styles, style_files = [], []
         for ref in job.images:
             # By content: a style replaced by another picture (same size, same mtime) is noticed.

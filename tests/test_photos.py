@@ -1,0 +1,125 @@
+"""The photos people actually have (issue 44), as real files made here: a HEIC from Debian's heif-enc,
+an AVIF from Pillow, a photo tagged Adobe RGB with the profile Debian's icc-profiles-free ships, a
+50-megapixel JPEG. No decoder is mocked."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageCms
+
+from conftest import png, wait_for, write_config
+from nstd.core.errors import InputError
+from nstd.core.images import SRGB_ICC, encode_image, load_image
+from nstd.intake.inspector import surely_not_an_image
+
+ADOBE_RGB = Path("/usr/share/color/icc/compatibleWithAdobeRGB1998.icc")
+needs_heif_enc = pytest.mark.skipif(shutil.which("heif-enc") is None,
+                                    reason="Debian's libheif-examples is not installed (heif-enc, heif-dec)")
+
+
+def quarters(size=(64, 48)) -> Image.Image:
+    """Four flat quarters, so that a picture turned or mirrored reads wrong at each corner."""
+    w, h = size
+    img = Image.new("RGB", size, (200, 30, 30))
+    for box, colour in (((0, 0, w // 2, h // 2), (20, 40, 220)), ((w // 2, 0, w, h // 2), (30, 200, 40)),
+                        ((0, h // 2, w // 2, h), (230, 220, 30))):
+        img.paste(colour, box)
+    return img
+
+
+def corners(img: Image.Image) -> list[tuple]:
+    w, h = img.size
+    return [img.getpixel((x, y)) for x, y in ((4, 4), (w - 5, 4), (4, h - 5), (w - 5, h - 5))]
+
+
+def near(a, b, levels: int) -> bool:
+    return all(abs(x - y) <= levels for x, y in zip(a, b))
+
+
+@needs_heif_enc
+def test_a_heic_from_heif_enc_is_taken_and_decoded_upright_in_its_colours(tmp_path):
+    source = tmp_path / "source.png"
+    quarters().save(source)
+    heic = tmp_path / "IMG_0001.HEIC"
+    subprocess.run(["heif-enc", "-q", "90", "-o", str(heic), str(source)], check=True, capture_output=True)
+    assert surely_not_an_image(str(heic)) is None
+    decoded = load_image(heic)
+    assert decoded.size == (64, 48) and decoded.mode == "RGB"
+    assert all(near(a, b, 12) for a, b in zip(corners(decoded), corners(quarters())))  # HEVC is lossy
+
+
+def test_a_heic_without_a_decoder_is_refused_with_what_to_install(tmp_path, monkeypatch):
+    import nstd.core.heif as heif
+    monkeypatch.setattr(heif, "DECODERS", ("no-such-heif-decoder",))
+    heic = tmp_path / "a.heic"
+    heic.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 64)   # an HEIF start: no decoder is asked
+    with pytest.raises(InputError, match="install Debian's libheif-examples"):
+        load_image(heic)
+
+
+def test_an_avif_is_taken_and_decoded(tmp_path):
+    from nstd.config import load_config
+    from nstd.intake.rules import not_taken
+    avif = tmp_path / "photo.avif"
+    quarters().save(avif, quality=95)
+    config = load_config(write_config(tmp_path))
+    assert not_taken(config, "photo.avif") is None and not_taken(config, "IMG_2.heic") is None
+    assert all(near(a, b, 12) for a, b in zip(corners(load_image(avif)), corners(quarters())))
+
+
+@pytest.mark.skipif(not ADOBE_RGB.exists(), reason="Debian's icc-profiles-free is not installed")
+def test_an_adobe_rgb_photo_is_read_in_srgb_and_every_picture_written_says_srgb(tmp_path):
+    from nstd.outbox.thumbs import write_jpeg
+    adobe = ImageCms.ImageCmsProfile(str(ADOBE_RGB))
+    flat = Image.new("RGB", (48, 32), (40, 180, 60))                 # Adobe RGB values: a green sRGB cannot reach
+    photo = tmp_path / "camera.png"
+    flat.save(photo, icc_profile=adobe.tobytes())
+    expected = ImageCms.profileToProfile(flat, adobe, ImageCms.createProfile("sRGB"), outputMode="RGB",
+                                         renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC).getpixel((0, 0))
+    assert not near(expected, (40, 180, 60), 10)                    # read as sRGB it would be far off
+    decoded = load_image(photo)
+    assert near(decoded.getpixel((10, 10)), expected, 2)
+    thumb = write_jpeg(decoded, tmp_path / "thumb.jpg")
+    with Image.open(thumb) as t:
+        assert t.info.get("icc_profile") == SRGB_ICC and near(t.convert("RGB").getpixel((10, 10)), expected, 4)
+    with Image.open(io.BytesIO(encode_image(decoded, "PNG"))) as result:
+        assert result.info.get("icc_profile") == SRGB_ICC
+
+
+def test_a_50_megapixel_jpeg_is_decoded_reduced_and_a_bomb_is_refused_naming_the_key(tmp_path):
+    big = tmp_path / "phone-50mp.jpg"
+    quarters((8192, 6144)).save(big, quality=85)                    # 50.3 MP: over the default limit whole
+    decoded = load_image(big, fit=1280)
+    assert decoded.size == (2048, 1536)                             # a quarter a side: the side asked for, no more
+    assert all(near(a, b, 8) for a, b in zip(corners(decoded), corners(quarters((2048, 1536)))))
+    assert load_image(big).size == (4096, 3072)                     # without a fit: the largest within the limit
+    with pytest.raises(InputError, match=r"worker\.max_pixels in the config raises it"):
+        load_image(big, max_pixels=500_000)                          # even an eighth is over 0.5 MP
+    tiff = tmp_path / "scan.tif"
+    quarters((1200, 1000)).save(tiff)
+    with pytest.raises(InputError, match=r"1200x1000 is 1\.2 megapixels, over the limit of 1 \(worker\.max_pixels"):
+        load_image(tiff, max_pixels=1_000_000)                       # no reduced decode for TIFF: refused whole
+
+
+@pytest.mark.slow
+def test_a_50_megapixel_phone_photo_and_a_heic_dropped_in_the_inbox_are_painted(tmp_path, daemons):
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    quarters((8192, 6144)).save(inbox / "phone.jpg", quality=85)
+    names = ["phone.jpg"]
+    if shutil.which("heif-enc"):
+        (tmp_path / "src.png").write_bytes(png(3))
+        subprocess.run(["heif-enc", "-o", str(inbox / "IMG_0002.heic"), str(tmp_path / "src.png")], check=True,
+                       capture_output=True)
+        names.append("IMG_0002.heic")
+    d = daemons(config)
+    wait_for(lambda: all((tmp_path / "archive" / n).exists() for n in names), 300, what="both painted and filed")
+    assert not (tmp_path / "failed").exists() or not list((tmp_path / "failed").iterdir())
+    assert (tmp_path / "outbox" / "stripes" / "phone__stripes.png").is_file()
+    assert d.stop() == 0
