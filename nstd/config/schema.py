@@ -107,7 +107,9 @@ class WorkerModel(EngineModel):
     max_attempts: int = Field(3, ge=1, description="a job that crashes the worker this often fails for good")
     grace_seconds: float = Field(30.0, ge=0, description="on SIGTERM, the time the running job gets to finish "
                                  "before it is requeued")
-    max_pixels: int = Field(50_000_000, gt=0, description="larger inputs are refused (decompression bombs)")
+    max_pixels: int = Field(50_000_000, gt=0, description="the most pixels a photo is decoded to: a larger JPEG "
+                            "(a 50-200 MP phone sensor) is decoded reduced to fit, down to an eighth of its width; "
+                            "other formats over it, and decompression bombs, are refused")
     preview_every: int = Field(20, ge=0, description="write a preview of a running job every N iterations "
                                "(the gallery and the web app show it; 0: none)")
     stall_seconds: float = Field(600, gt=0, description="a worker silent this long (no progress, no "
