@@ -217,7 +217,7 @@ class Daemon:
         if self.was_busy and not busy:
             self.notifications.queue_drained()
         self.was_busy = busy
-        arriving = self.intake.arriving()
+        arriving = {**self.intake.arriving(), "not_taken": self.intake.not_taken.report()}
         if arriving != self.beat[1] or now - self.beat[0] >= HEARTBEAT_SECONDS:
             self.store.heartbeat(time.time(), arriving)
             self.beat = (now, arriving)

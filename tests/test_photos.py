@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,46 @@ def test_a_50_megapixel_phone_photo_and_a_heic_dropped_in_the_inbox_are_painted(
     assert not (tmp_path / "failed").exists() or not list((tmp_path / "failed").iterdir())
     assert (tmp_path / "outbox" / "stripes" / "phone__stripes.png").is_file()
     assert d.stop() == 0
+
+
+@pytest.mark.slow
+def test_nothing_dropped_is_silently_ignored(tmp_path, daemons):
+    """A Live Photo's video, a text file, a browser's unfinished download and a photo no rule takes
+    are each told once with their reason, listed by `nstd status` and counted by reason in the
+    metric; a hidden file is not; one removed leaves the list."""
+    from nstd.ops.metrics import Metrics
+    from prometheus_client import generate_latest
+    config = write_config(tmp_path, rules='  - match: "family/**"\n    style: stripes\n')
+    inbox = tmp_path / "inbox"
+    (inbox / "family").mkdir(parents=True)
+    d = daemons(config)
+    d.wait_ready()
+    (inbox / "family" / "IMG_1234.MOV").write_bytes(b"\0\0\0\x14ftypqt  " + b"\0" * 64)
+    (inbox / "family" / "notes.txt").write_text("shopping")
+    (inbox / "family" / "IMG_5.jpg.crdownload").write_bytes(b"\xff\xd8")
+    (inbox / "family" / ".DS_Store").write_bytes(b"\0")
+    (inbox / "elsewhere.png").write_bytes(png(1))
+    (inbox / "family" / "IMG_1234.jpg").write_bytes(png(2))
+    wait_for(lambda: (tmp_path / "archive" / "family" / "IMG_1234.jpg").exists(), 120, what="the photo painted")
+    told = wait_for(lambda: {e["input"]: e["reason"] for e in d.saw("not taken: left in the inbox")
+                             + d.saw("no rule matches: left in the inbox")} if len(
+        d.saw("not taken: left in the inbox")) >= 3 and d.saw("no rule matches: left in the inbox") else None,
+        60, what="every file not taken, told")
+    assert set(told) == {"family/IMG_1234.MOV", "family/notes.txt", "family/IMG_5.jpg.crdownload", "elsewhere.png"}
+    assert told["family/IMG_1234.MOV"].startswith("not named as a photo")
+    assert told["family/IMG_5.jpg.crdownload"].startswith("a temporary or hidden name")
+    assert told["elsewhere.png"] == "no rule matches it: left in the inbox"
+    status = subprocess.run([sys.executable, "-m", "nstd", "status", "--config", str(config)], capture_output=True,
+                            text=True, timeout=60).stdout
+    assert "NOT TAKEN: 4 files left in the inbox" in status and "IMG_1234.MOV (not named as a photo" in status
+    (inbox / "family" / "notes.txt").unlink()
+    wait_for(lambda: "NOT TAKEN: 3 files" in subprocess.run(
+        [sys.executable, "-m", "nstd", "status", "--config", str(config)], capture_output=True, text=True,
+        timeout=60).stdout, 60, what="the removed file forgotten")
+    assert len(d.saw("not taken: left in the inbox")) == 3                # each told once
+    metrics = Metrics()
+    metrics.not_taken_now({"not named as a photo": 2, "a temporary or hidden name": 1})
+    metrics.not_taken_now({"not named as a photo": 1})
+    text = generate_latest(metrics.registry).decode()
+    assert 'nstd_inbox_not_taken{reason="not named as a photo"} 1.0' in text
+    assert 'nstd_inbox_not_taken{reason="a temporary or hidden name"} 0.0' in text

@@ -92,8 +92,13 @@ class _Handler(FileSystemEventHandler):
         self.sink = sink
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in ("deleted", "opened", "closed_no_write"):
+        if event.event_type in ("opened", "closed_no_write"):
             return
+        if event.event_type in ("deleted", "moved") and not event.is_directory:
+            # What left a name: a file told as not taken is no longer in the inbox under it.
+            self.sink.put(("gone", os.fsdecode(event.src_path)))
+            if event.event_type == "deleted":
+                return
         path = os.fsdecode(getattr(event, "dest_path", "") or event.src_path)
         if not event.is_directory:
             self.sink.put(("file", path))

@@ -25,7 +25,8 @@ from nstd.store import Store, StoreUnavailable
 from .inbox import InboxWatcher, SettleTracker
 from .inspector import Inspection, Inspector, surely_not_an_image
 from .recording import record_input
-from .rules import ignored, targets
+from .nottaken import NO_RULE, NotTaken
+from .rules import ignored, not_taken, targets
 from .verdict import entry_refusal, file_refusal
 from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
@@ -45,6 +46,8 @@ class Intake:
         self.watcher: Optional[InboxWatcher] = None
         self.inbox_id: Optional[tuple[int, int]] = None
         self.unmatched: set[str] = set()
+        self.not_taken = NotTaken(config.inbox, lambda rel: not_taken(self.config, rel), log,
+                                  on_change=self.metrics.not_taken_now)
         self.next_rescan = 0.0
         self.settled_new: deque[tuple[str, int]] = deque()    # settled, to be judged: first seen
         self.settled_again: deque[tuple[str, int]] = deque()  # and looked at again after a failure
@@ -91,6 +94,9 @@ class Intake:
         self.inspector.max_pixels = new.worker.max_pixels
         self.inspector.max_bytes = new.watch.max_file_mb * 10**6
         self.unmatched.clear()
+        self.not_taken = NotTaken(new.inbox, lambda rel: not_taken(self.config, rel), self.log,
+                                  on_change=self.metrics.not_taken_now)
+        self.metrics.not_taken_now({})
         self.next_rescan = 0.0
 
     def _inbox_identity(self) -> Optional[tuple[int, int]]:
@@ -130,9 +136,15 @@ class Intake:
             self.metrics.overflows.inc()
             self.next_rescan = 0.0
         for kind, path in self.watcher.drain() if self.watcher else []:
+            if kind == "gone":
+                self.not_taken.taken(path)
+                continue
             entry = confine(self.config.inbox, Path(path))
             if entry is None:
+                if kind != "dir" and Path(path).is_relative_to(self.config.inbox):
+                    self.not_taken.consider(Path(path))  # a file no photo: told, or forgotten once gone
                 continue
+            self.not_taken.taken(str(entry.path))
             if kind == "dir" and entry.kind != LINK:
                 self._scan(now, Path(path))
             else:
@@ -181,6 +193,7 @@ class Intake:
 
     def rescan(self, why: str, now: Optional[float] = None) -> None:
         now = time.monotonic() if now is None else now
+        self.not_taken.still_there()
         seen = self._scan(now, skip=self.store.open_input_paths() | self.unmatched | self.inspector.busy_with()
                           | {p for p, _ in (*self.settled_new, *self.settled_again)})
         self.next_rescan = now + self.config.watch.rescan_minutes * 60
@@ -189,7 +202,7 @@ class Intake:
 
     def _scan(self, now: float, folder: Optional[Path] = None, skip: frozenset | set = frozenset()) -> int:
         seen = 0
-        for entry in walk(self.config.inbox, folder):
+        for entry in walk(self.config.inbox, folder, others=self.not_taken.consider):
             p = str(entry.path)
             if entry.kind == TOO_LONG:
                 self._too_long(entry)
@@ -211,9 +224,8 @@ class Intake:
             self.quarantine(entry, refusal)
             return
         if not targets(c, entry.rel):
-            if str(path) not in self.unmatched:
-                self.unmatched.add(str(path))
-                self.log.warning("no rule matches: left in the inbox", input=entry.rel)
+            self.unmatched.add(str(path))
+            self.not_taken.tell(path, NO_RULE, event="no rule matches: left in the inbox")
             return
         refusal = file_refusal(path, c.inbox, c.watch.max_file_mb * 10**6)
         if refusal:

@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from wcmatch import glob
 
@@ -73,8 +73,10 @@ def _classify(inbox: Path, path: Path, st: os.stat_result) -> Optional[Entry]:
     return Entry(path, rel, FILE if stat.S_ISREG(st.st_mode) else SPECIAL, st.st_mode)
 
 
-def walk(inbox: Path, folder: Optional[Path] = None) -> Iterator[Entry]:
-    """Every entry under the inbox (or one folder of it), hidden folders and links not entered."""
+def walk(inbox: Path, folder: Optional[Path] = None,
+         others: Optional[Callable[[Path], None]] = None) -> Iterator[Entry]:
+    """Every entry under the inbox (or one folder of it), hidden folders and links not entered;
+    every other file is handed to `others` (to be told as not taken)."""
     stack = [folder or inbox]
     while stack:
         current = stack.pop()
@@ -102,6 +104,8 @@ def walk(inbox: Path, folder: Optional[Path] = None) -> Iterator[Entry]:
             entry = _classify(inbox, path, st)
             if entry is not None:
                 yield entry
+            elif others is not None:
+                others(path)
 
 
 def confine(inbox: Path, path: Path) -> Optional[Entry]:

@@ -39,6 +39,10 @@ class Metrics:
         self.finished = Counter("nstd_jobs_finished", "Jobs that ended", ["rule", "outcome"], registry=r)
         self.worker_restarts = Counter("nstd_worker_restarts", "Worker processes started after a death",
                                        registry=r)
+        self._not_taken_reasons: set[str] = set()
+        self.not_taken = Gauge("nstd_inbox_not_taken", "Files left in the inbox that nstd does not take, by "
+                               "reason (not named as a photo, no rule matches it, a temporary name, ...)",
+                               ["reason"], registry=r)
         self.rescans = Counter("nstd_watcher_rescans", "Full scans of the inbox", ["why"], registry=r)
         self.overflows = Counter("nstd_watcher_overflows", "Kernel file-event queue overflows", registry=r)
         self.host_failures = Counter("nstd_worker_host_failures", "Failures a worker host reported that were "
@@ -69,6 +73,12 @@ class Metrics:
         if outputs.get("seconds_per_iteration") is not None:
             self.iteration_seconds.labels(rule, device).observe(outputs["seconds_per_iteration"])
         self.finished.labels(rule, "delivered" if "twin" in outputs else "painted").inc()
+
+    def not_taken_now(self, counts: dict[str, int]) -> None:
+        """The inbox's files not taken, by reason; a reason no file has any more reads 0."""
+        for reason in set(self._not_taken_reasons) | set(counts):
+            self.not_taken.labels(reason).set(counts.get(reason, 0))
+        self._not_taken_reasons = set(counts) | set(self._not_taken_reasons)
 
     def job_withdrawn(self, rule: str) -> None:
         self.finished.labels(rule, "withdrawn").inc()

@@ -199,7 +199,8 @@ def write_gallery(store: Store, outbox: Path, full: bool = False, stopped: bool 
     archived = len(done_ids) // PAGE_SIZE
     common = {"base": "", "assets": f"{HIDDEN}/assets/", "live": None, "written": int(time.time()),
               "result_actions": None, "failure_actions": None, "deleted_actions": None, "queue": [],
-              "queue_actions": None, "trash": [], "trash_days": TRASH_DAYS}
+              "queue_actions": None, "trash": [], "trash_days": TRASH_DAYS,
+              "not_taken": store.arriving().get("not_taken") if not stopped else None}
     index = outbox / page_name(0)
     html = env.get_template("gallery.html.j2").render(
         **common, title="nstd outbox", heading="nstd outbox", state=view.state_line(stopped),

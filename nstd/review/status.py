@@ -137,6 +137,12 @@ def report(config: Config, failures: int = 10) -> str:
         lines.append(f"arriving: {plural(arriving['count'], 'file')} seen, not yet taken: "
                      + ", ".join(f"{shown(a['input'])} ({a['stage']})" for a in arriving["first"])
                      + (f" and {more} more" if more > 0 else ""))
+    left = arriving.get("not_taken") or {"count": 0}
+    if left["count"]:
+        more = left["count"] - len(left["first"])
+        lines.append(f"NOT TAKEN: {plural(left['count'], 'file')} left in the inbox: "
+                     + "; ".join(f"{shown(a['input'])} ({a['reason']})" for a in left["first"])
+                     + (f"; and {more} more" if more > 0 else ""))
     if f["paused"]:
         since = dt.datetime.fromtimestamp(f["paused"]["since"]).strftime("%Y-%m-%d %H:%M")
         lines.append(f"PAUSED since {since} ({f['paused'].get('why')}): no new job starts; `nstd resume`")

@@ -127,6 +127,7 @@ class WebApp:
             "can_act": self.writable and session is not None, "writable": self.writable,
             "csrf": session.csrf if session else "", "style_names": list(self.config.style_images),
             "trash_days": TRASH_DAYS,
+            "not_taken": store.arriving().get("not_taken") if store.daemon_running() else None,
         }
         values["upload_folders"] = folders(self.config) if values["can_act"] else []
         values["trash"] = [deleted_card(j) for j in store.deleted_jobs(list(in_trash(self.outbox)))] \
