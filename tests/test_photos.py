@@ -92,6 +92,35 @@ def test_an_adobe_rgb_photo_is_read_in_srgb_and_every_picture_written_says_srgb(
         assert result.info.get("icc_profile") == SRGB_ICC
 
 
+def phone_exif() -> bytes:
+    """What a phone writes: when (with its offset), where (GPS), which phone (serial)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Phone Maker", "Phone 15"
+    exif[0x8769] = {0x9003: "2026:07:14 18:05:09", 0x9011: "+02:00", 0xA431: "SERIAL-12345"}
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 30.0), 3: "E", 4: (2.0, 17.0, 40.0)}
+    return exif.tobytes()
+
+
+def test_a_painting_keeps_when_the_photo_was_taken_and_never_where(tmp_path):
+    from nstd.outbox.files import write_result
+    from nstd.outbox.thumbs import write_jpeg
+    photo = tmp_path / "IMG_0007.jpg"
+    quarters().save(photo, exif=phone_exif())
+    decoded = load_image(photo)
+    assert decoded.info == {"capture": {"taken": "2026:07:14 18:05:09", "offset": "+02:00"}}
+    image, _ = write_result(decoded, {"final": {}}, tmp_path / "out" / "IMG_0007__s.png", decoded.info["capture"])
+    for written in (image, write_jpeg(decoded, tmp_path / "thumb.jpg")):
+        with Image.open(written) as img:
+            exif = img.getexif()
+            inner = exif.get_ifd(0x8769)
+            assert 0x8825 not in exif and not exif.get_ifd(0x8825)          # no position
+            assert 0xA431 not in inner and 0x010F not in exif                # no serial, no maker
+            assert img.info.get("icc_profile") == SRGB_ICC
+    with Image.open(image) as img:
+        inner = img.getexif().get_ifd(0x8769)
+        assert inner[0x9003] == "2026:07:14 18:05:09" and inner[0x9011] == "+02:00" and inner[0xA001] == 1
+
+
 def test_a_50_megapixel_jpeg_is_decoded_reduced_and_a_bomb_is_refused_naming_the_key(tmp_path):
     big = tmp_path / "phone-50mp.jpg"
     quarters((8192, 6144)).save(big, quality=85)                    # 50.3 MP: over the default limit whole

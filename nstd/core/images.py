@@ -47,6 +47,38 @@ def to_srgb(img: Image.Image) -> Image.Image:
     return converted
 
 
+# EXIF tags a painting keeps of its photo: when it was taken, and that it is sRGB. Nothing else is
+# carried over (a new EXIF is written), so the position (GPS), maker notes and serial numbers of the
+# camera never travel into a result, a thumbnail or the gallery.
+_EXIF_IFD, _DATE_TIME, _DATE_TIME_ORIGINAL, _OFFSET_TIME_ORIGINAL, _COLOR_SPACE = 0x8769, 0x0132, 0x9003, 0x9011, 0xA001
+
+
+def capture_time(img: Image.Image) -> dict | None:
+    """When the photo was taken, from its EXIF: {"taken": "YYYY:MM:DD HH:MM:SS", "offset": "+01:00"}."""
+    try:
+        exif = img.getexif()
+        inner = exif.get_ifd(_EXIF_IFD)
+    except (AttributeError, KeyError, ValueError, OSError, SyntaxError):
+        return None
+    taken = inner.get(_DATE_TIME_ORIGINAL) or exif.get(_DATE_TIME)
+    if not isinstance(taken, str) or not taken.strip("\0 "):
+        return None
+    offset = inner.get(_OFFSET_TIME_ORIGINAL)
+    return {"taken": taken.strip("\0 ")[:19], **({"offset": offset.strip("\0 ")} if isinstance(offset, str) else {})}
+
+
+def result_exif(capture: dict | None) -> bytes:
+    """The EXIF a painting carries: sRGB, and its photo's capture time where known; nothing else."""
+    exif = Image.Exif()
+    inner = {_COLOR_SPACE: 1}
+    if capture:
+        inner[_DATE_TIME_ORIGINAL] = capture["taken"]
+        if capture.get("offset"):
+            inner[_OFFSET_TIME_ORIGINAL] = capture["offset"]
+    exif[_EXIF_IFD] = inner
+    return exif.tobytes()
+
+
 def _reduction(size: tuple[int, int], max_pixels: int, fit: int | None) -> int:
     """The JPEG scale-down (1, 2, 4 or 8 a side) that fits max_pixels and keeps the side `fit` needs."""
     w, h = size
@@ -152,9 +184,12 @@ def _pillow(img: Image.Image, path: Path, max_pixels: int, header_only: bool, fi
     else:
         img.seek(0)  # animated and multi-picture formats: the first frame
     img.load()
+    taken = capture_time(img)
     img = to_srgb(img)
     img = ImageOps.exif_transpose(img)
-    return _to_rgb(img)
+    rgb = _to_rgb(img)
+    rgb.info = {"capture": taken} if taken else {}  # nothing else of the photo's metadata goes on
+    return rgb
 
 
 def _checked(img: Image.Image, path: Path, max_pixels: int, header_only: bool):
@@ -162,7 +197,11 @@ def _checked(img: Image.Image, path: Path, max_pixels: int, header_only: bool):
     w, h = img.size
     if w * h > max_pixels:
         raise _too_many(path, w, h, max_pixels)
-    return (w, h) if header_only else _to_rgb(to_srgb(img))
+    if header_only:
+        return w, h
+    rgb = _to_rgb(to_srgb(img))
+    rgb.info = {}
+    return rgb
 
 
 class _kept_open:
@@ -186,9 +225,10 @@ def output_format(path: str | Path) -> str:
     return OUTPUT_FORMATS[suffix]
 
 
-def encode_image(img: Image.Image, fmt: str) -> bytes:
-    """Every picture nstd writes is sRGB and says so (the profile embedded), so viewers show them alike."""
+def encode_image(img: Image.Image, fmt: str, exif: bytes | None = None) -> bytes:
+    """Every picture nstd writes is sRGB and says so (the profile embedded), so viewers show them
+    alike; `exif` (result_exif) is the only metadata it carries."""
     buf = io.BytesIO()
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    img.save(buf, format=fmt, icc_profile=SRGB_ICC, **options)
+    img.save(buf, format=fmt, icc_profile=SRGB_ICC, **({"exif": exif} if exif else {}), **options)
     return buf.getvalue()

@@ -23,7 +23,7 @@ from PIL import Image
 
 from nstd.core import confine
 from nstd.core.fileids import beneath
-from nstd.core.images import encode_image, output_format
+from nstd.core.images import encode_image, output_format, result_exif
 from nstd.core.names import from_fs_bytes, fs_bytes
 
 TEMP_MARK = ".nstd-tmp-"
@@ -78,10 +78,11 @@ def loss_log(result, **context) -> dict:
     return {"nstd_version": __version__, **context, **result.info, "final": result.final, "trace": result.trace}
 
 
-def write_result(image: Image.Image, log: dict, image_path: Path) -> tuple[Path, Path]:
-    """Write the loss log, then the image, each atomically. Returns (image, log) paths."""
+def write_result(image: Image.Image, log: dict, image_path: Path, capture: dict | None = None) -> tuple[Path, Path]:
+    """Write the loss log, then the image, each atomically; the image says sRGB and when its photo
+    was taken (`capture`), and nothing else of the photo's metadata. Returns (image, log) paths."""
     image_path = Path(image_path)
-    data = encode_image(image, output_format(image_path))
+    data = encode_image(image, output_format(image_path), exif=result_exif(capture))
     log_path = log_path_for(image_path)
     atomic_write_bytes(log_path, json.dumps(log, indent=1, default=str).encode())
     atomic_write_bytes(image_path, data)

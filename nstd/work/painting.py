@@ -133,7 +133,9 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
             style_files.append({**ref, "sha256": key})
         params = TransferParams(**{k: tuple(v) if isinstance(v, list) else v for k, v in job.params.items()})
         result = engine.run(content, styles, params, progress=progress)
+        capture = content.info.get("capture")
         log = loss_log(result, job_id=job_id, job_key=job.key, input=job.relpath, input_sha256=job.sha256,
+                       **({"photo_taken": capture} if capture else {}),
                        rule=job.rule, style=job.style, style_files=style_files)
         if result_in_place():
             # Another copy of this job finished first: this host froze past its lease and the job
@@ -149,7 +151,7 @@ def paint(engine, job: JobOrder, max_pixels: int, send: Callable[[object], None]
             thumbs = write_thumbnails(outbox, job_id, job.sha256, content,
                                       [(s.key, s.image) for s in styles],
                                       result.image)
-            image, log_file = write_result(result.image, log, image_path)
+            image, log_file = write_result(result.image, log, image_path, capture)
             confine.unlink(preview_path(outbox, job_id), missing_ok=True)
         except OSError as e:
             # Outbox not writable, disk full: the job is fine, the place is not. Not an attempt.
