@@ -8,18 +8,17 @@ never writes over anything.
 
 from __future__ import annotations
 
-import re
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from nstd.core.errors import NstdError
+from nstd.intake.rules import pattern_folders
 from nstd.samples import paint_strokes, paint_waves
 
 FOLDERS = ("inbox", "outbox", "archive", "failed", "state", "styles")
 PAINTERS = (paint_strokes, paint_waves)
-_GLOB = re.compile(r"[*?\[{]")
 
 
 def example_config() -> str:
@@ -37,14 +36,10 @@ def style_paths(config: dict) -> list[str]:
 
 def rule_folders(config: dict) -> list[str]:
     """The inbox folders the rules' patterns start with (`sea/**` -> sea), to drop photos into."""
-    folders = []
+    patterns = []
     for rule in config.get("rules", []):
-        patterns = [rule["match"]] if isinstance(rule["match"], str) else rule["match"]
-        for pattern in patterns:
-            head = pattern.split("/")[0]
-            if "/" in pattern and head and not _GLOB.search(head):
-                folders.append(head)
-    return list(dict.fromkeys(folders))
+        patterns += [rule["match"]] if isinstance(rule["match"], str) else rule["match"]
+    return pattern_folders(patterns)
 
 
 def make_folder(root: Path, adopt: bool = False) -> Path:

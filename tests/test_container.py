@@ -166,3 +166,18 @@ def test_compose_runs_the_images_commands_on_the_folder_the_image_declares():
     gpu = yaml.safe_load((ROOT / "compose.gpu.yaml").read_text())
     assert gpu["services"]["nstd"]["deploy"]["resources"]["reservations"]["devices"][0]["driver"] == "nvidia"
     assert subprocess.run(["sh", "-n", str(ROOT / "container" / "entrypoint.sh")]).returncode == 0
+
+
+def test_docker_and_podman_build_the_same_context_and_the_compose_file_names_only_true_keys():
+    """Docker reads .dockerignore (not .containerignore) and Dockerfile (not Containerfile): both are
+    named, and the same; every config key compose.yaml names exists."""
+    import re
+
+    from nstd.reference import config_keys
+    assert (ROOT / ".dockerignore").read_text() == (ROOT / ".containerignore").read_text()
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    build = compose["x-nstd"]["build"]
+    assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+    keys = {path for path, *_ in config_keys()}
+    named = set(re.findall(r"\b((?:worker|web|watch|notify|metrics)\.[a-z_]+)", (ROOT / "compose.yaml").read_text()))
+    assert named and named <= keys, named - keys

@@ -120,6 +120,7 @@ def test_sighup_reloads_rules_and_refuses_a_bad_config(tmp_path, daemons):
     (inbox / "holidays").mkdir(parents=True)
     d = daemons(config)
     d.wait_ready()
+    assert (inbox / "portraits").is_dir()                          # the folder its rule names, made at start
     (inbox / "holidays" / "beach.png").write_bytes(png())
     wait_for(lambda: d.saw("no rule matches: left in the inbox"), 30, what="the unmatched warning")
     good = config.read_text()
@@ -128,9 +129,12 @@ def test_sighup_reloads_rules_and_refuses_a_bad_config(tmp_path, daemons):
     wait_for(lambda: d.saw("config reload refused; keeping the running config"), 30, what="refusal")
     refusal = d.saw("config reload refused; keeping the running config")[0]
     assert any("bogus_key: unknown key" in p for p in refusal["problems"])
-    config.write_text(good.replace('"portraits/**"', '"holidays/*"'))
+    config.write_text(good.replace('  - match: "portraits/**"\n    style: stripes\n',
+                                   '  - match: "holidays/*"\n    style: stripes\n'
+                                   '  - match: "monet/**"\n    style: stripes\n'))
     d.signal(signal.SIGHUP)
     wait_for(lambda: all_done(config, 1), 60, what="the file to be processed under the new rule")
+    assert (inbox / "monet").is_dir()                              # a style's new rule: its folder to drop into
     assert d.proc.poll() is None
 
 

@@ -26,7 +26,7 @@ from .inbox import InboxWatcher, SettleTracker
 from .inspector import Inspection, Inspector, surely_not_an_image
 from .recording import record_input
 from .nottaken import NO_RULE, NotTaken
-from .rules import ignored, not_taken, targets
+from .rules import ignored, make_rule_folders, not_taken, targets
 from .verdict import entry_refusal, file_refusal
 from .walker import FILE, LINK, PATH_MAX, TOO_LONG, Entry, confine, walk
 
@@ -55,6 +55,7 @@ class Intake:
     # -- the watcher ----------------------------------------------------------------------
     def start(self) -> None:
         """Watch the configured inbox; raises OSError (the old watcher is kept) if it cannot."""
+        self._make_rule_folders(self.config)
         w = self.config.watch
         watcher = InboxWatcher(self.config.inbox, polling=w.mode == "polling", poll_seconds=w.poll_seconds)
         try:
@@ -77,6 +78,13 @@ class Intake:
             self.watcher.close()
         self.inspector.close()
 
+    def _make_rule_folders(self, config: Config) -> None:
+        try:
+            for folder in make_rule_folders(config):
+                self.log.info("made the inbox folder a rule names", folder=str(folder))
+        except OSError as e:  # a courtesy: photos dropped elsewhere are taken all the same
+            self.log.warning("cannot make the inbox folders the rules name", error=str(e))
+
     def reconfigure(self, new: Config) -> None:
         """Apply a reloaded config; raises OSError, leaving the old one in force, if it cannot."""
         old = self.config
@@ -94,6 +102,7 @@ class Intake:
         self.inspector.max_pixels = new.worker.max_pixels
         self.inspector.max_bytes = new.watch.max_file_mb * 10**6
         self.unmatched.clear()
+        self._make_rule_folders(new)
         self.not_taken = NotTaken(new.inbox, lambda rel: not_taken(self.config, rel), self.log,
                                   on_change=self.metrics.not_taken_now)
         self.metrics.not_taken_now({})

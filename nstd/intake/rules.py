@@ -4,6 +4,7 @@ why (`nstd rules`, the web app's uploads)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional
@@ -114,3 +115,28 @@ def explain(config: Config, photo: str) -> Explanation:
             verdicts.append((i, rule.name, f"does not match {', '.join(rule.patterns)}"))
     return Explanation(relpath, None if taken_by is not None else "no rule matches it: it is left in the inbox",
                        tuple(verdicts), jobs)
+
+
+_GLOB = re.compile(r"[*?\[{]")
+
+
+def pattern_folders(patterns) -> list[str]:
+    """The inbox folders rule patterns start with (`sea/**` -> sea), once each: where people drop."""
+    folders = []
+    for pattern in patterns:
+        head = pattern.split("/")[0]
+        if "/" in pattern and head and not _GLOB.search(head) and head not in (".", ".."):
+            folders.append(head)
+    return list(dict.fromkeys(folders))
+
+
+def make_rule_folders(config: Config) -> list[Path]:
+    """Make the inbox folders the rules name, so that a style added with its rule has its folder to
+    drop into as soon as the config is read (at start, and on a reload); returns those made."""
+    made = []
+    for folder in pattern_folders([p for rule in config.rules for p in rule.patterns]):
+        target = config.inbox / folder
+        if not target.exists() and not target.is_symlink():
+            target.mkdir(parents=True, exist_ok=True)
+            made.append(target)
+    return made
