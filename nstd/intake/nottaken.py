@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from nstd.core.images import IMAGE_SUFFIXES
+from nstd.core.livephotos import photo_of
+
 NO_RULE = "no rule matches it: left in the inbox"
+LOOK_EVERY_SECONDS = 5.0
 
 
 class NotTaken:
@@ -22,6 +27,7 @@ class NotTaken:
         self.inbox, self.reason_of, self.log = inbox, reason_of, log
         self.on_change = on_change or (lambda counts: None)
         self.files: dict[str, str] = {}   # path -> reason, as told
+        self.looked = float("-inf")
 
     def consider(self, path: Path) -> None:
         """A path the intake does not take: told once if it is a file someone dropped; forgotten once gone."""
@@ -32,6 +38,10 @@ class NotTaken:
             self._forget(str(path))
             return
         if any(part.startswith(".") for part in rel.split("/")) or stat.S_ISDIR(st.st_mode):
+            return
+        photo = photo_of(path, IMAGE_SUFFIXES)
+        if photo is not None:
+            self.tell(path, f"the video of a Live Photo ({photo.name}): it goes to the archive with its photo")
             return
         self.tell(path, self.reason_of(rel) or "not taken")
 
@@ -63,6 +73,11 @@ class NotTaken:
         return found
 
     def report(self, shown_at_most: int = 20) -> dict:
+        # A look at each now and then (a stat each): a file that left without an event (moved out by
+        # filing, a share's change) leaves the list all the same.
+        if time.monotonic() - self.looked >= LOOK_EVERY_SECONDS:
+            self.looked = time.monotonic()
+            self.still_there()
         listed = sorted(self.files.items())
         return {"count": len(listed), "first": [{"input": os.path.relpath(p, self.inbox), "reason": r}
                                                 for p, r in listed[:shown_at_most]]}

@@ -24,6 +24,7 @@ from nstd.core import confine
 from nstd.core.backoff import Backoff
 from nstd.core.fileids import file_sha256, locate, present
 from nstd.core.humane import first_line, now_iso, size_words
+from nstd.core.livephotos import companion_videos
 from nstd.core.mounts import MountWatch
 from nstd.core.jobs import JobState
 from nstd.ops.folderfaults import FolderFaults
@@ -122,7 +123,21 @@ class Filing:
             if src.is_relative_to(c.failed):  # a failed photo, rerun and painted: no longer failed
                 confine.unlink(error_json_path(src), missing_ok=True)
             self.store.close_input(inp.id, "archived", str(dest))
+            self._file_videos_with(src, root, dest)
             self.log.info("input archived", input=inp.relpath, moved_to=str(dest))
+
+    def _file_videos_with(self, photo: Path, root: Path, archived: Path) -> None:
+        """A Live Photo's video goes to the archive beside its photo (a failure to move it leaves it
+        waiting in the inbox, told as not taken: it is no photo's failure)."""
+        for video in companion_videos(photo):
+            rel = archived.with_name(video.name).relative_to(self.config.archive).as_posix()
+            try:
+                moved = move_input(video, self.config.archive, rel, src_root=root)
+            except OSError as e:
+                self.log.warning("the video of a Live Photo stays in the inbox", video=str(video), error=str(e))
+                continue
+            self.log.info("the video of a Live Photo archived beside its photo", video=str(video),
+                          moved_to=str(moved))
 
     def _machine_fault(self, error: OSError) -> bool:
         if error.errno in MACHINE:
