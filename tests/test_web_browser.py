@@ -147,3 +147,44 @@ def test_photos_uploaded_from_the_browser_are_painted(web, browser, tmp_path):
     wait_for(lambda: all(p.is_file() for p in painted), 180, what="both uploads painted")
     wait_for(lambda: len(cards(driver)) == 4, 60, what="the uploaded photos' cards")
     assert not list((tmp_path / "inbox").rglob("*.part"))
+
+
+def test_a_job_that_starts_after_the_page_loaded_shows_its_preview_live(tmp_path, daemon_with, browser):
+    """The page drawn with nothing running; then a photo dropped: its running card appears and its
+    painting in progress with it, from the first preview, without a reload."""
+    from nstd.review.web.auth import hash_password
+    port = free_port()
+    config, d = daemon_with({}, defaults={"size": 128, "iterations": 300},
+                            extra=f"web:\n  listen: 127.0.0.1:{port}\n  password_hash: \"{hash_password(PASSWORD)}\"\n"
+                                  "worker:\n  preview_every: 60\n")
+    d.wait_ready()
+    log = open(tmp_path / "web.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "nstd", "web", "--config", str(config)], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: proc.poll() is None and _answers(port), 30, what="nstd web")
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait_for(lambda: browser.execute_script("return document.readyState") == "complete", 30, what="the page")
+        assert not browser.execute_script("return document.querySelector('article.running')")
+        (tmp_path / "inbox" / "late.png").write_bytes(png(7, (160, 120)))
+        # Its card is drawn before its first preview exists (60 iterations at 128 px): the preview
+        # must then come in by the progress events alone.
+        wait_for(lambda: browser.execute_script("return document.querySelector('article.running')"), 120,
+                 what="the running card")
+        assert not browser.execute_script("return document.querySelector('article.running img.preview')")
+        shown = "const i = document.querySelector('article.running img.preview'); return i && i.complete && " \
+                "i.naturalWidth > 0 ? i.getAttribute('src') : null"
+        src = wait_for(lambda: browser.execute_script(shown), 120, what="the running card's live preview")
+        assert src.startswith("/o/.nstd/previews/job")
+        screenshot(browser, Path(os.environ.get("NSTD_SCREENSHOTS", tmp_path)) / "web-live-preview.png", 1000)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        return request(port, "GET", "/")[0] == 200
+    except OSError:
+        return False

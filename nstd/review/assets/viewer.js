@@ -168,7 +168,13 @@
         if (!card) continue;
         card.querySelector("progress").value = r.percent;
         card.querySelector(".progress-text").textContent = r.text;
-        const img = card.querySelector("img.preview");
+        let img = card.querySelector("img.preview");
+        if (!img && r.preview) {  // a job that started after the page was drawn: its first preview
+          img = document.createElement("img");
+          img.className = "preview";
+          img.alt = "the painting so far";
+          card.prepend(img);
+        }
         if (img && r.preview) img.src = r.preview;
       }
     });
