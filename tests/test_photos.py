@@ -204,3 +204,13 @@ def test_nothing_dropped_is_silently_ignored(tmp_path, daemons):
     text = generate_latest(metrics.registry).decode()
     assert 'nstd_inbox_not_taken{reason="not named as a photo"} 1.0' in text
     assert 'nstd_inbox_not_taken{reason="a temporary or hidden name"} 0.0' in text
+
+
+def test_an_mpo_or_ultra_hdr_jpeg_paints_its_first_picture(tmp_path):
+    """A JPEG with a second picture after the first (MPO; Ultra HDR's gain map), written by Pillow."""
+    mpo = tmp_path / "IMG_0008.jpg"
+    quarters().save(mpo, format="MPO", save_all=True, append_images=[Image.new("RGB", (64, 48), (128, 128, 128))])
+    with Image.open(mpo) as img:
+        assert img.format == "MPO" and img.n_frames == 2
+    assert all(near(a, b, 12) for a, b in zip(corners(load_image(mpo)), corners(quarters())))
+    assert all(near(a, b, 12) for a, b in zip(corners(load_image(mpo, fit=16)), corners(quarters((32, 24)))))
