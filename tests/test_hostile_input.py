@@ -190,7 +190,7 @@ def test_style_missing_or_corrupt_at_run_time_fails_the_job_with_the_style_named
     (tmp_path / "styles" / "gone.png").unlink()
     (tmp_path / "styles" / "broken.png").write_bytes(b"garbage")
     for folder in ("gone", "broken"):
-        (tmp_path / "inbox" / folder).mkdir(parents=True)
+        (tmp_path / "inbox" / folder).mkdir(parents=True, exist_ok=True)  # made by the daemon: its rules name it
         (tmp_path / "inbox" / folder / "photo.png").write_bytes(encoded(variant(1), "PNG"))
     for folder, cause in (("gone", "file not found"), ("broken", "not an image")):
         report = tmp_path / "failed" / folder / "photo.png.error.json"

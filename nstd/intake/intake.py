@@ -55,7 +55,7 @@ class Intake:
     # -- the watcher ----------------------------------------------------------------------
     def start(self) -> None:
         """Watch the configured inbox; raises OSError (the old watcher is kept) if it cannot."""
-        self._make_rule_folders(self.config)
+        make_rule_folders(self.config, self.log)
         w = self.config.watch
         watcher = InboxWatcher(self.config.inbox, polling=w.mode == "polling", poll_seconds=w.poll_seconds)
         try:
@@ -78,13 +78,6 @@ class Intake:
             self.watcher.close()
         self.inspector.close()
 
-    def _make_rule_folders(self, config: Config) -> None:
-        try:
-            for folder in make_rule_folders(config):
-                self.log.info("made the inbox folder a rule names", folder=str(folder))
-        except OSError as e:  # a courtesy: photos dropped elsewhere are taken all the same
-            self.log.warning("cannot make the inbox folders the rules name", error=str(e))
-
     def reconfigure(self, new: Config) -> None:
         """Apply a reloaded config; raises OSError, leaving the old one in force, if it cannot."""
         old = self.config
@@ -102,10 +95,8 @@ class Intake:
         self.inspector.max_pixels = new.worker.max_pixels
         self.inspector.max_bytes = new.watch.max_file_mb * 10**6
         self.unmatched.clear()
-        self._make_rule_folders(new)
-        self.not_taken = NotTaken(new.inbox, lambda rel: not_taken(self.config, rel), self.log,
-                                  on_change=self.metrics.not_taken_now)
-        self.metrics.not_taken_now({})
+        make_rule_folders(new, self.log)
+        self.not_taken.restart(new.inbox)
         self.next_rescan = 0.0
 
     def _inbox_identity(self) -> Optional[tuple[int, int]]:
@@ -145,15 +136,10 @@ class Intake:
             self.metrics.overflows.inc()
             self.next_rescan = 0.0
         for kind, path in self.watcher.drain() if self.watcher else []:
-            if kind == "gone":
-                self.not_taken.taken(path)
-                continue
-            entry = confine(self.config.inbox, Path(path))
+            entry = None if kind == "gone" else confine(self.config.inbox, Path(path))
+            self.not_taken.seen(kind, Path(path), entry)
             if entry is None:
-                if kind != "dir" and Path(path).is_relative_to(self.config.inbox):
-                    self.not_taken.consider(Path(path))  # a file no photo: told, or forgotten once gone
                 continue
-            self.not_taken.taken(str(entry.path))
             if kind == "dir" and entry.kind != LINK:
                 self._scan(now, Path(path))
             else:

@@ -29,6 +29,19 @@ class NotTaken:
         self.files: dict[str, str] = {}   # path -> reason, as told
         self.looked = float("-inf")
 
+    def restart(self, inbox: Path) -> None:
+        """A reloaded config (another inbox, other rules): told anew from the next scan."""
+        self.inbox, self.files = inbox, {}
+        self.on_change({})
+
+    def seen(self, kind: str, path: Path, entry) -> None:
+        """A watcher's event: a name that left or became an entry of intake's is forgotten; any other
+        file in the inbox (no photo) is told."""
+        if kind == "gone" or entry is not None:
+            self._forget(str(entry.path if entry is not None else path))
+        elif kind != "dir" and path.is_relative_to(self.inbox):
+            self.consider(path)
+
     def consider(self, path: Path) -> None:
         """A path the intake does not take: told once if it is a file someone dropped; forgotten once gone."""
         rel = path.relative_to(self.inbox).as_posix()

@@ -130,13 +130,16 @@ def pattern_folders(patterns) -> list[str]:
     return list(dict.fromkeys(folders))
 
 
-def make_rule_folders(config: Config) -> list[Path]:
+def make_rule_folders(config: Config, log) -> None:
     """Make the inbox folders the rules name, so that a style added with its rule has its folder to
-    drop into as soon as the config is read (at start, and on a reload); returns those made."""
-    made = []
+    drop into as soon as the config is read (at start, and on a reload)."""
     for folder in pattern_folders([p for rule in config.rules for p in rule.patterns]):
         target = config.inbox / folder
-        if not target.exists() and not target.is_symlink():
+        if target.exists() or target.is_symlink():
+            continue
+        try:
             target.mkdir(parents=True, exist_ok=True)
-            made.append(target)
-    return made
+        except OSError as e:  # a courtesy: photos dropped elsewhere are taken all the same
+            log.warning("cannot make the inbox folder a rule names", folder=str(target), error=str(e))
+            continue
+        log.info("made the inbox folder a rule names", folder=str(target))
