@@ -35,7 +35,7 @@ def test_pause_holds_new_jobs_across_a_restart_and_resume_starts_them_by_priorit
                                      capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert nstd("pause").returncode == 0
     (tmp_path / "inbox" / "first.png").write_bytes(png(1))
-    (tmp_path / "inbox" / "urgent").mkdir()
+    (tmp_path / "inbox" / "urgent").mkdir(exist_ok=True)  # its rule names it: the daemon made it
     (tmp_path / "inbox" / "urgent" / "later.png").write_bytes(png(2))
     wait_for(lambda: len(job_rows(config)) == 2, 60, what="both queued")
     # The gate says so when it next looks (it reads the pause at most once a second).
